@@ -1,0 +1,80 @@
+"""Audio in and out: decode, mix to mono, resample, pad or crop, write 16-bit WAV."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+# What libsndfile (through soundfile) decodes; others are listed as skipped by the scanner.
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
+# A clip whose peak stays below -80 dBFS carries nothing to learn from.
+SILENCE_PEAK = 1e-4
+CROP_MODES = ("start", "loudest")
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Decode a file to mono float32 at `sample_rate`; raise AudioError saying why it can't."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise AudioError(f"cannot read: {exc.strerror}") from exc
+    if size == 0:
+        raise AudioError("empty file (0 bytes)")
+    try:
+        audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+        raise AudioError(f"not decodable audio ({_short(exc)})") from exc
+    if audio.shape[0] == 0:
+        raise AudioError("zero-length audio (no samples)")
+    if not np.isfinite(audio).all():
+        raise AudioError("audio contains NaN or infinite samples")
+    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    if file_rate != sample_rate:
+        mono = soxr.resample(mono, file_rate, sample_rate, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def fit_length(audio: np.ndarray, n_samples: int, crop: str = "start") -> np.ndarray:
+    """Zero-pad at the end, or cut to `n_samples`: from the start (the reference) or around the
+    loudest window (keeps the event of a clip whose sound starts late)."""
+    if len(audio) <= n_samples:
+        return np.pad(audio, (0, n_samples - len(audio)))
+    if crop == "start":
+        start = 0
+    elif crop == "loudest":
+        energy = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
+        window_energy = energy[n_samples:] - energy[:-n_samples]
+        start = int(np.argmax(window_energy))
+    else:
+        raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
+    return audio[start : start + n_samples]
+
+
+def is_silent(audio: np.ndarray) -> bool:
+    return len(audio) == 0 or float(np.abs(audio).max()) < SILENCE_PEAK
+
+
+def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write mono 16-bit PCM WAV, creating folders; samples are clipped to [-1, 1].
+
+    Written to a temporary name and renamed, so an interrupted run never leaves half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    audio = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    tmp = path.with_name(f".{path.name}.tmp")
+    sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,222 @@
+"""Presets: every shape and setting of the method, in one place.
+
+A preset names a complete configuration. `paper-16k` and `paper-64k` reproduce the shapes of
+SPEC section 2; `tiny` keeps the same structure at a size that trains on two CPU cores in minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Audio and STFT settings. One STFT definition serves analysis, Griffin-Lim and the loss.
+
+    Frames are `win_length` samples, `hop_length` apart, Hann-windowed and zero-padded to `n_fft`
+    for the FFT; the signal is padded at the end so that frames = clip_samples / hop_length.
+    """
+
+    sample_rate: int = 16_000
+    clip_samples: int = 16_384
+    n_fft: int = 254
+    hop_length: int = 64
+    win_length: int = 254
+
+    def __post_init__(self) -> None:
+        if self.win_length > self.n_fft:
+            raise ConfigError(f"win_length {self.win_length} exceeds n_fft {self.n_fft}")
+        if self.hop_length > self.win_length:
+            raise ConfigError(f"hop_length {self.hop_length} exceeds win_length {self.win_length}")
+        if self.clip_samples % self.hop_length:
+            raise ConfigError(
+                f"clip_samples {self.clip_samples} must be a multiple of "
+                f"hop_length {self.hop_length}"
+            )
+
+    @property
+    def n_frames(self) -> int:
+        return self.clip_samples // self.hop_length
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def duration(self) -> float:
+        return self.clip_samples / self.sample_rate
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and critic shapes (SPEC sections 4-5). Spatial sizes are (time, frequency).
+
+    The generator maps a latent (latent_dim) and a class label to a `gen_start` map with
+    `gen_start_channels` channels, then doubles both sizes with one transposed convolution per
+    entry of `gen_channels` and a last one to a single channel: the spectrogram is
+    gen_start * 2 ** (len(gen_channels) + 1). The critic halves both sizes with one convolution
+    per entry of `critic_channels`.
+    """
+
+    latent_dim: int = 100
+    embed_dim: int = 50
+    gen_start: tuple[int, int] = (8, 4)
+    gen_start_channels: int = 512
+    gen_channels: tuple[int, ...] = (512, 256, 128, 64)
+    critic_channels: tuple[int, ...] = (64, 128, 256, 512, 1024)
+    kernel: tuple[int, int] = (12, 3)
+
+    def spectrogram_shape(self) -> tuple[int, int]:
+        scale = 2 ** (len(self.gen_channels) + 1)
+        return (self.gen_start[0] * scale, self.gen_start[1] * scale)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _setting(default, help: str):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the training loop reads. Each field is also a command-line option
+    (`--n-critic`, `--recon-weight`, ...) and a key of a JSON config file."""
+
+    steps: int = _setting(100_000, "generator updates to train for")
+    batch_size: int = _setting(4, "clips per batch")
+    n_critic: int = _setting(5, "critic updates per generator update (the reference: 1)")
+    lr_generator: float = _setting(1e-4, "Adam learning rate of the generator")
+    lr_critic: float = _setting(1e-4, "Adam learning rate of the critic")
+    beta1: float = _setting(0.5, "Adam beta1")
+    beta2: float = _setting(0.9, "Adam beta2")
+    gp_weight: float = _setting(10.0, "weight of the gradient penalty")
+    recon_weight: float = _setting(1e-2, "weight w of the audio reconstruction loss; 0 = baseline")
+    recon_iters: int = _setting(50, "Griffin-Lim iterations inside the reconstruction loss")
+    recon_phase: str = _setting(
+        "griffin-lim",
+        "phase method in the loss (griffin-lim is the "
+        "reference's; fast-griffin-lim converges in fewer iterations)",
+    )
+    recon_normalize: str = _setting(
+        "batch",
+        "peak normalisation of the reconstructed audio: over the batch (the reference) or per clip",
+    )
+    seed: int = _setting(0, "seed of initialisation, batches and latents")
+    log_every: int = _setting(1, "steps between rows of metrics.csv")
+    preview_every: int = _setting(2_000, "steps between previews (one WAV and PNG per class)")
+    checkpoint_every: int = _setting(2_000, "steps between checkpoints")
+    keep_checkpoints: int = _setting(3, "how many step checkpoints to keep besides 'latest'")
+    crop: str = _setting("start", "which part of a long clip to keep: start or loudest")
+    device: str = _setting("auto", "cuda, cpu, or auto (CUDA when present)")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.steps >= 1, "steps must be at least 1"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.n_critic >= 1, "n_critic must be at least 1"),
+            (self.recon_weight >= 0, "recon_weight must be 0 or more"),
+            (self.recon_iters >= 1, "recon_iters must be at least 1"),
+            (
+                self.recon_phase in ("griffin-lim", "fast-griffin-lim"),
+                "recon_phase must be griffin-lim or fast-griffin-lim",
+            ),
+            (self.recon_normalize in ("batch", "clip"), "recon_normalize must be batch or clip"),
+            (self.crop in ("start", "loudest"), "crop must be start or loudest"),
+            (
+                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+                "device must be auto, cpu or cuda",
+            ),
+            (
+                min(
+                    self.log_every, self.preview_every, self.checkpoint_every, self.keep_checkpoints
+                )
+                >= 1,
+                "intervals and keep_checkpoints must be at least 1",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> TrainConfig:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            known = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ConfigError(
+                f"unknown training setting(s) {', '.join(sorted(unknown))}; known: {known}"
+            )
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    features: FeatureConfig
+    model: ModelConfig
+    train: TrainConfig = TrainConfig()
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "paper-16k",
+            "the paper's 1.024 s model: 256 frames x 128 bins",
+            FeatureConfig(
+                sample_rate=16_000, clip_samples=16_384, n_fft=254, hop_length=64, win_length=254
+            ),
+            ModelConfig(),
+        ),
+        Preset(
+            "paper-64k",
+            "the paper's 4.1 s model: 512 frames x 256 bins",
+            FeatureConfig(
+                sample_rate=16_000, clip_samples=65_536, n_fft=510, hop_length=128, win_length=256
+            ),
+            ModelConfig(
+                gen_start_channels=2048,
+                gen_channels=(1024, 512, 256, 128, 64),
+                critic_channels=(128, 256, 512, 1024, 2048, 4096),
+            ),
+        ),
+        # tiny: the paper-16k STFT unchanged (n_fft 254, hop 64: 4x overlap, so Griffin-Lim
+        # behaves as in the paper and the demo says something about the real model) on half the
+        # clip (0.512 s), so the spectrogram is 128 x 128, half of paper-16k, and one generator
+        # layer fewer; sounds of the demo classes (a shot, a chirp, two steps) fit in 0.5 s.
+        Preset(
+            "tiny",
+            "CPU demo size: 0.512 s, 128 frames x 128 bins, the paper-16k STFT",
+            FeatureConfig(
+                sample_rate=16_000, clip_samples=8_192, n_fft=254, hop_length=64, win_length=254
+            ),
+            # Same layers as paper-16k, a 4 x 4 start map and a quarter of the widths: about
+            # 1/40 of the FLOPs per sample, so the demo trains in minutes on two cores.
+            ModelConfig(
+                gen_start=(4, 4),
+                gen_start_channels=128,
+                gen_channels=(128, 64, 32, 16),
+                critic_channels=(16, 32, 64, 128, 256),
+            ),
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; an unknown name is a user error listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise ConfigError(f"unknown preset '{name}'; choose one of: {known}") from None

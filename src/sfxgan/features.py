@@ -1,0 +1,134 @@
+"""The spectrogram transform and its exact inverse: one STFT definition for everything.
+
+The reference analysed with one window and synthesised with another (SPEC section 2); here the
+same `STFT` object is used for the features, for Griffin-Lim and for the reconstruction loss.
+
+Layout: audio is (..., samples); spectrograms are (..., frames, bins), time before frequency,
+as the networks see them (kernel 12 x 3 is time x frequency).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .config import FeatureConfig
+
+# log(max(S / max_value, e^-10)) lies in [-10, 0]; dividing by 5 and adding 1 maps it onto
+# [-1, 1], the range of the generator's tanh.
+LOG_FLOOR = -10.0
+LOG_SCALE = 5.0
+
+
+class STFT:
+    """Short-time Fourier transform with a matching least-squares inverse.
+
+    Frames are `win_length` samples, `hop_length` apart, Hann-windowed (periodic) and zero-padded
+    to `n_fft` (as `tf.signal.stft` does). The end of the signal is zero-padded so that a clip of
+    L samples gives ceil(L / hop) frames. Both directions are batched, differentiable and run on
+    whatever device the input is on.
+    """
+
+    def __init__(self, config: FeatureConfig):
+        self.config = config
+        self.n_fft = config.n_fft
+        self.hop = config.hop_length
+        self.win = config.win_length
+        self._cache: dict[tuple, torch.Tensor] = {}
+
+    def window(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        key = ("window", device, dtype)
+        if key not in self._cache:
+            self._cache[key] = torch.hann_window(
+                self.win, periodic=True, device=device, dtype=dtype
+            )
+        return self._cache[key]
+
+    def n_frames(self, length: int) -> int:
+        return max(1, math.ceil(length / self.hop))
+
+    def _padded_length(self, n_frames: int) -> int:
+        return (n_frames - 1) * self.hop + self.win
+
+    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
+        """Complex STFT: (..., samples) -> (..., frames, n_fft // 2 + 1)."""
+        length = audio.shape[-1]
+        n_frames = self.n_frames(length)
+        audio = F.pad(audio, (0, self._padded_length(n_frames) - length))
+        frames = audio.unfold(-1, self.win, self.hop)  # (..., frames, win), a view
+        window = self.window(audio.device, audio.dtype)
+        return torch.fft.rfft(frames * window, n=self.n_fft)
+
+    def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
+        """Magnitude (not power) spectrogram: (..., samples) -> (..., frames, bins)."""
+        return self(audio).abs()
+
+    def _envelope(self, n_frames: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Sum of squared windows over the overlap-add, the denominator of the inverse."""
+        key = ("envelope", n_frames, device, dtype)
+        if key not in self._cache:
+            sq = self.window(device, dtype).square()
+            env = self._overlap_add(sq.expand(1, n_frames, self.win))[0]
+            # Samples no window covers (the first one, under a periodic Hann window) cannot be
+            # recovered; leave them at zero instead of dividing by ~0.
+            tiny = env.max() * 1e-6
+            self._cache[key] = torch.where(env > tiny, env, torch.full_like(env, math.inf))
+        return self._cache[key]
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """(batch, frames, win) -> (batch, padded_length)."""
+        batch, n_frames, win = frames.shape
+        out = F.fold(
+            frames.transpose(1, 2),  # (batch, win, frames)
+            output_size=(1, self._padded_length(n_frames)),
+            kernel_size=(1, win),
+            stride=(1, self.hop),
+        )
+        return out.reshape(batch, -1)
+
+    def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Least-squares inverse STFT: (..., frames, bins) complex -> (..., length) real.
+
+        Exact for any spectrogram that is the STFT of a signal (up to samples no window covers).
+        """
+        lead = spec.shape[:-2]
+        n_frames = spec.shape[-2]
+        frames = torch.fft.irfft(spec.reshape(-1, n_frames, spec.shape[-1]), n=self.n_fft)
+        window = self.window(frames.device, frames.dtype)
+        frames = frames[..., : self.win] * window
+        audio = self._overlap_add(frames) / self._envelope(n_frames, frames.device, frames.dtype)
+        audio = audio[..., :length]
+        if audio.shape[-1] < length:
+            audio = F.pad(audio, (0, length - audio.shape[-1]))
+        return audio.reshape(*lead, length)
+
+
+def to_log_spec(magnitude: torch.Tensor, max_value: float) -> torch.Tensor:
+    """Normalised log-magnitude in [-1, 1]: log(max(S / max_value, e^-10)) / 5 + 1."""
+    ratio = torch.clamp(magnitude / max_value, min=math.exp(LOG_FLOOR))
+    return torch.log(ratio) / LOG_SCALE + 1.0
+
+
+def from_log_spec(log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
+    """Exact inverse of `to_log_spec` above the floor: exp(5 * (x - 1)) * max_value."""
+    return torch.exp(LOG_SCALE * (log_spec - 1.0)) * max_value
+
+
+class Spectrogram:
+    """Audio <-> normalised log-magnitude spectrogram for one `FeatureConfig`."""
+
+    def __init__(self, config: FeatureConfig):
+        self.config = config
+        self.stft = STFT(config)
+
+    def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.stft.magnitude(audio)
+
+    def log_spec(self, audio: torch.Tensor, max_value: float) -> torch.Tensor:
+        """(..., samples) -> (..., frames, bins) in [-1, 1]."""
+        return to_log_spec(self.magnitude(audio), max_value)
+
+    def to_magnitude(self, log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
+        return from_log_spec(log_spec, max_value)

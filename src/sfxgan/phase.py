@@ -1,0 +1,106 @@
+"""Phase reconstruction: Griffin-Lim, fast Griffin-Lim, and the spectral convergence measure.
+
+Everything is batched and differentiable with respect to the magnitude: the reconstruction loss
+back-propagates through every iteration (SPEC section 3).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .features import STFT
+
+PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
+# Perraudin et al. (2013): momentum close to 1 converges much faster than plain Griffin-Lim.
+FAST_MOMENTUM = 0.99
+_EPS = 1e-16
+
+
+def griffin_lim(
+    magnitude: torch.Tensor,
+    stft: STFT,
+    n_iter: int = 32,
+    momentum: float = 0.0,
+    init: str = "zeros",
+    length: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Estimate audio whose STFT magnitude is `magnitude` (..., frames, bins).
+
+    momentum 0 is the classic algorithm (the reference's, with init="zeros"); momentum ~0.99 is
+    fast Griffin-Lim. init is "zeros" (zero phase, deterministic, the reference's) or "random"
+    (uniform phase from `generator`). Returns (..., length) audio, by default frames * hop.
+    """
+    if length is None:
+        length = magnitude.shape[-2] * stft.hop
+    if init == "zeros":
+        phase = torch.ones_like(
+            magnitude,
+            dtype=torch.complex64 if magnitude.dtype != torch.float64 else torch.complex128,
+        )
+    elif init == "random":
+        angles = (
+            2
+            * torch.pi
+            * torch.rand(
+                magnitude.shape,
+                generator=generator,
+                device=magnitude.device if generator is None else generator.device,
+                dtype=magnitude.dtype,
+            )
+        )
+        phase = torch.polar(torch.ones_like(angles), angles).to(magnitude.device)
+    else:
+        raise ValueError(f"init must be 'zeros' or 'random', not {init!r}")
+
+    previous = None
+    for _ in range(n_iter):
+        rebuilt = stft(stft.inverse(magnitude * phase, length))
+        estimate = rebuilt
+        if momentum and previous is not None:
+            estimate = rebuilt - (momentum / (1.0 + momentum)) * previous
+        phase = estimate / (estimate.abs() + _EPS)
+        previous = rebuilt
+    return stft.inverse(magnitude * phase, length)
+
+
+def reconstruct(
+    magnitude: torch.Tensor,
+    stft: STFT,
+    method: str = "fast-griffin-lim",
+    n_iter: int = 32,
+    length: int | None = None,
+) -> torch.Tensor:
+    """Audio from a magnitude spectrogram by a named method (see PHASE_METHODS)."""
+    if method not in PHASE_METHODS:
+        raise ValueError(f"unknown phase method {method!r}; choose one of {PHASE_METHODS}")
+    momentum = FAST_MOMENTUM if method == "fast-griffin-lim" else 0.0
+    return griffin_lim(magnitude, stft, n_iter=n_iter, momentum=momentum, length=length)
+
+
+def peak_normalize(audio: torch.Tensor, per: str = "clip", eps: float = 1e-8) -> torch.Tensor:
+    """Scale audio (batch, samples) to peak 1: per clip, or by the batch's peak (the reference)."""
+    if per == "clip":
+        peak = audio.abs().amax(dim=-1, keepdim=True)
+    elif per == "batch":
+        peak = audio.abs().amax()
+    else:
+        raise ValueError(f"per must be 'clip' or 'batch', not {per!r}")
+    return audio / (peak + eps)
+
+
+def reference_griffin_lim(magnitude: torch.Tensor, stft: STFT, n_iter: int = 50) -> torch.Tensor:
+    """The reference's reconstruction: zero initial phase, plain iterations, rescaled by the
+    batch's peak (as its training loss does)."""
+    audio = griffin_lim(magnitude, stft, n_iter=n_iter, momentum=0.0, init="zeros")
+    return peak_normalize(audio, per="batch")
+
+
+def spectral_convergence(magnitude: torch.Tensor, audio: torch.Tensor, stft: STFT) -> torch.Tensor:
+    """||S - |STFT(audio)|||_F / ||S||_F per clip: how well `audio` realises the magnitude S.
+
+    magnitude (..., frames, bins), audio (..., samples) -> (...). 0 is perfect.
+    """
+    rebuilt = stft.magnitude(audio)[..., : magnitude.shape[-2], :]
+    diff = torch.linalg.vector_norm(magnitude - rebuilt, dim=(-2, -1))
+    return diff / torch.linalg.vector_norm(magnitude, dim=(-2, -1)).clamp_min(_EPS)

@@ -1,0 +1,98 @@
+"""The spectrogram transform: shapes of the presets, exact inverses, range, batching."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sfxgan.config import PRESETS, FeatureConfig, get_preset
+from sfxgan.errors import ConfigError
+from sfxgan.features import STFT, Spectrogram, from_log_spec, to_log_spec
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"), [("paper-16k", (256, 128)), ("paper-64k", (512, 256)), ("tiny", (128, 128))]
+)
+def test_preset_spectrogram_shapes(name, shape):
+    features = get_preset(name).features
+    audio = torch.randn(2, features.clip_samples) * 0.1
+    log_spec = Spectrogram(features).log_spec(audio, max_value=10.0)
+    assert log_spec.shape == (2, *shape)
+    assert (features.n_frames, features.n_bins) == shape
+    # the model of every preset produces exactly the feature shape
+    assert get_preset(name).model.spectrogram_shape() == shape
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ConfigError, match="paper-16k"):
+        get_preset("paper-32k")
+
+
+def test_invalid_stft_settings_are_rejected():
+    with pytest.raises(ConfigError, match="win_length"):
+        FeatureConfig(n_fft=128, win_length=256)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_inverse_stft_recovers_the_audio(name):
+    """STFT -> inverse STFT is exact (float32) except the first few samples, which the first
+    periodic Hann window weights by ~0 and no other frame covers."""
+    features = get_preset(name).features
+    stft = STFT(features)
+    audio = torch.randn(3, features.clip_samples)
+    rebuilt = stft.inverse(stft(audio), features.clip_samples)
+    assert rebuilt.shape == audio.shape
+    assert (rebuilt - audio)[:, 8:].abs().max() < 1e-4
+
+
+def test_log_spec_round_trip():
+    """forward -> inverse -> forward reproduces the features to 1e-5 (float32 rounding)."""
+    features = get_preset("paper-16k").features
+    spectrogram = Spectrogram(features)
+    audio = torch.randn(4, features.clip_samples) * torch.linspace(0.01, 1.0, 4)[:, None]
+    magnitude = spectrogram.magnitude(audio)
+    max_value = float(magnitude.max())
+    log_spec = to_log_spec(magnitude, max_value)
+    again = to_log_spec(from_log_spec(log_spec, max_value), max_value)
+    assert (again - log_spec).abs().max() < 1e-5
+    # and magnitudes above the e^-10 floor come back with relative error below 1e-4
+    above = magnitude > max_value * math.exp(-10) * 1.01
+    rebuilt = from_log_spec(log_spec, max_value)
+    assert ((rebuilt - magnitude).abs() / magnitude)[above].max() < 1e-4
+
+
+def test_log_spec_range_and_floor():
+    magnitude = torch.tensor([[[0.0, 1e-9, 0.5, 2.0]]])
+    log_spec = to_log_spec(magnitude, max_value=2.0)
+    assert log_spec.min() >= -1.0 and log_spec.max() <= 1.0
+    assert log_spec[0, 0, 0] == pytest.approx(-1.0)  # silence sits on the floor
+    assert log_spec[0, 0, -1] == pytest.approx(1.0)  # the training set's maximum maps to 1
+    assert log_spec[0, 0, 2] == pytest.approx(math.log(0.25) / 5 + 1, abs=1e-6)
+
+
+def test_batched_equals_one_by_one():
+    features = get_preset("tiny").features
+    spectrogram = Spectrogram(features)
+    audio = torch.randn(3, features.clip_samples)
+    batched = spectrogram.magnitude(audio)
+    for i in range(3):
+        assert torch.allclose(batched[i], spectrogram.magnitude(audio[i]), atol=1e-5)
+
+
+def test_frames_are_samples_over_hop_for_any_length():
+    features = get_preset("tiny").features
+    stft = STFT(features)
+    assert stft(torch.zeros(features.clip_samples)).shape[-2] == features.clip_samples // 64
+    assert stft(torch.zeros(1000)).shape[-2] == math.ceil(1000 / 64)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu():
+    features = get_preset("paper-16k").features
+    spectrogram = Spectrogram(features)
+    audio = torch.randn(2, features.clip_samples)
+    cpu = spectrogram.log_spec(audio, 5.0)
+    gpu = spectrogram.log_spec(audio.cuda(), 5.0).cpu()
+    assert torch.allclose(cpu, gpu, atol=1e-4)
