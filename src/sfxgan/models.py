@@ -1,0 +1,181 @@
+"""The generator and the critic of the conditional WGAN-GP (SPEC sections 4-5).
+
+Spectrograms are NCHW tensors with H = time frames and W = frequency bins, (B, 1, T, F); the
+12 x 3 kernels are time x frequency. Both networks reproduce the Keras reference (TF 2.6): its
+layers, its "same" padding (to the pixel, including the asymmetric case) and its initialisation.
+Two choices of the reference are relabellings rather than differences and are not copied:
+Keras reshapes a dense output to (H, W, C) and flattens NHWC, we reshape to (C, H, W) and flatten
+NCHW; with every dense weight drawn i.i.d. the two networks are the same family.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+
+STRIDE = 2  # every layer doubles (generator) or halves (critic) both sizes
+LEAK = 0.2  # LeakyReLU slope of the latent branch and the critic, as in the reference
+# Keras BatchNormalization eps. Its momentum (0.99 in Keras, the weight of the *old* running
+# statistic) is `ModelConfig.bn_momentum` in PyTorch's convention: 1 - 0.99 = 0.01.
+BN_EPS = 1e-3
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding of one dimension: (before, after), the smaller half before.
+
+    TF pads so that the output has ceil(size / stride) positions: the total is
+    max(kernel - stride, 0) when size is a multiple of stride, max(kernel - size % stride, 0)
+    otherwise. An odd total puts the extra zero *after*, which PyTorch's symmetric `padding`
+    cannot express (kernel 3, stride 2 pads (0, 1)).
+    """
+    total = max(kernel - (size % stride or stride), 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TF "same" padding: output (ceil(T / s), ceil(F / s))."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], stride: int):
+        super().__init__(in_channels, out_channels, kernel, stride, padding=0)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, T, F) -> (B, C_out, T/s, F/s)
+        (kt, kf), (st, sf) = self.kernel_size, self.stride
+        t_before, t_after = same_padding(x.shape[-2], kt, st)
+        f_before, f_after = same_padding(x.shape[-1], kf, sf)
+        # F.pad lists the last dimension first; it allocates a new tensor (no in-place), so the
+        # critic stays twice differentiable for the gradient penalty.
+        x = F.pad(x, (f_before, f_after, t_before, t_after))
+        return super().forward(x)
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """ConvTranspose2d with Keras "same" padding: output exactly (s * T, s * F).
+
+    TF computes a "same" transposed convolution as the gradient (adjoint) of the "same"
+    convolution that maps (s*T, s*F) to (T, F): it crops the full output of size
+    (T - 1) * s + k by the padding of that convolution, before and after. PyTorch's `padding`
+    crops both ends equally, so we let it crop the symmetric part and slice off the rest.
+    For kernel 12: crop (5, 5), all done by padding=5. For kernel 3: crop (0, 1), done by
+    slicing off the last frequency bin. (padding=1, output_padding=1 also doubles the size but
+    crops (1, 0): the map would sit one bin away from the reference's.)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], stride: int):
+        # the adjoint convolution sees an input that is a multiple of the stride
+        crops = [same_padding(stride, k, stride) for k in kernel]  # [(before, after)] per dim
+        symmetric = tuple(min(before, after) for before, after in crops)
+        super().__init__(in_channels, out_channels, kernel, stride, padding=symmetric)
+        # what padding= leaves to crop at the start (0 here: TF puts the odd crop at the end)
+        self.crop_start = tuple(before - min(before, after) for before, after in crops)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, T, F) -> (B, C_out, s*T, s*F)
+        t, f = x.shape[-2] * self.stride[0], x.shape[-1] * self.stride[1]
+        x = super().forward(x)  # (B, C_out, s*T + 0 or 1, s*F + 0 or 1)
+        t0, f0 = self.crop_start
+        return x[..., t0 : t0 + t, f0 : f0 + f]
+
+
+class Generator(nn.Module):
+    """(z, label) -> log-spectrogram in [-1, 1], shape (B, 1, *config.spectrogram_shape())."""
+
+    def __init__(self, config: ModelConfig, n_classes: int):
+        super().__init__()
+        self.config = config
+        t0, f0 = config.gen_start
+        # label branch: one extra channel of the start map, learned per class
+        self.label_embed = nn.Embedding(n_classes, config.embed_dim)
+        self.label_proj = nn.Linear(config.embed_dim, t0 * f0)
+        # latent branch: the start map itself
+        self.latent_proj = nn.Linear(config.latent_dim, config.gen_start_channels * t0 * f0)
+        # each block doubles time and frequency; ReLU *then* BatchNorm, in the reference's order
+        blocks = []
+        in_channels = config.gen_start_channels + 1
+        for out_channels in config.gen_channels:
+            blocks.append(
+                nn.Sequential(
+                    SameConvTranspose2d(in_channels, out_channels, config.kernel, STRIDE),
+                    nn.ReLU(),
+                    nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=config.bn_momentum),
+                )
+            )
+            in_channels = out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.to_spec = SameConvTranspose2d(in_channels, 1, config.kernel, STRIDE)
+        self.apply(_init_weights)
+
+    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        # z (B, latent_dim) float, labels (B,) int64
+        B = z.shape[0]
+        t0, f0 = self.config.gen_start
+        label_map = self.label_proj(self.label_embed(labels))  # (B, t0*f0)
+        label_map = label_map.view(B, 1, t0, f0)  # (B, 1, t0, f0)
+        x = F.leaky_relu(self.latent_proj(z), LEAK)  # (B, C0*t0*f0)
+        x = x.view(B, self.config.gen_start_channels, t0, f0)  # (B, C0, t0, f0)
+        x = torch.cat([x, label_map], dim=1)  # (B, C0 + 1, t0, f0)
+        for block in self.blocks:
+            x = block(x)  # (B, C_i, 2^i t0, 2^i f0)
+        return torch.tanh(self.to_spec(x))  # (B, 1, T, F)
+
+
+class Critic(nn.Module):
+    """(log-spectrogram, label) -> one unbounded score per example, shape (B,)."""
+
+    def __init__(self, config: ModelConfig, n_classes: int):
+        super().__init__()
+        self.config = config
+        t, f = config.spectrogram_shape()
+        # label branch: a full-size (T, F) map, stacked with the spectrogram as a second channel
+        self.label_embed = nn.Embedding(n_classes, config.embed_dim)
+        self.label_proj = nn.Linear(config.embed_dim, t * f)
+        # no normalisation: the gradient penalty is per example, batch norm would couple them
+        convs = []
+        in_channels = 2
+        for out_channels in config.critic_channels:
+            convs.append(SameConv2d(in_channels, out_channels, config.kernel, STRIDE))
+            in_channels = out_channels
+            t, f = math.ceil(t / STRIDE), math.ceil(f / STRIDE)
+        self.convs = nn.ModuleList(convs)
+        self.head = nn.Linear(in_channels * t * f, 1)
+        self.apply(_init_weights)
+
+    def forward(self, spec: Tensor, labels: Tensor) -> Tensor:
+        # spec (B, 1, T, F) in [-1, 1], labels (B,) int64
+        B, _, t, f = spec.shape
+        expected = self.config.spectrogram_shape()
+        assert (t, f) == expected, f"critic expects (B, 1, {expected}), got {tuple(spec.shape)}"
+        label_map = self.label_proj(self.label_embed(labels)).view(B, 1, t, f)  # (B, 1, T, F)
+        x = torch.cat([spec, label_map], dim=1)  # (B, 2, T, F)
+        for conv in self.convs:
+            # not inplace: the gradient penalty differentiates through these activations twice
+            x = F.leaky_relu(conv(x), LEAK)  # (B, C_i, T / 2^i, F / 2^i)
+        # flatten(1) follows the logical NCHW order whatever the memory format (a copy if needed)
+        return self.head(x.flatten(1)).squeeze(1)  # (B,)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """Keras defaults: glorot_uniform kernels, zero biases, uniform(-0.05, 0.05) embeddings."""
+    # Glorot depends on fan_in + fan_out only, so PyTorch's (in, out) vs Keras's (out, in) order
+    # of a transposed-convolution kernel does not change the bound.
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.uniform_(module.weight, -0.05, 0.05)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def build_models(config: ModelConfig, n_classes: int) -> tuple[Generator, Critic]:
+    """A freshly initialised generator and critic for `n_classes` classes."""
+    return Generator(config, n_classes), Critic(config, n_classes)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (BatchNorm running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
