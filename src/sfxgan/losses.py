@@ -1,0 +1,57 @@
+"""The losses of SPEC section 6, apart from the loop: WGAN-GP terms and the reconstruction loss.
+
+Shapes: spectrograms (B, 1, T, F) in [-1, 1]; audio (B, samples); labels (B,).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .features import STFT, from_log_spec
+from .phase import griffin_lim, peak_normalize
+
+
+def critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """mean(D(fake)) - mean(D(real)): minimising it widens the critic's Wasserstein estimate."""
+    return d_fake.mean() - d_real.mean()
+
+
+def generator_adversarial_loss(d_fake: Tensor) -> Tensor:
+    return -d_fake.mean()
+
+
+def gradient_penalty(
+    critic: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, alpha: Tensor
+) -> Tensor:
+    """mean over the batch of (||grad_x D(x_hat, y)||_2 - 1)^2 on x_hat = real + a (fake - real).
+
+    `alpha` (B,) is drawn from U(0, 1) by the caller (the reference drew it from N(0, 1), a
+    defect). create_graph=True so the penalty itself is differentiated w.r.t. the critic.
+    """
+    alpha = alpha.view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (real + alpha * (fake - real)).detach().requires_grad_(True)
+    scores = critic(x_hat, labels)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)
+    return (norm - 1.0).square().mean()
+
+
+def reconstruction_loss(
+    fake_log_spec: Tensor,
+    real_audio: Tensor,
+    stft: STFT,
+    max_value: float,
+    n_iter: int = 50,
+    momentum: float = 0.0,
+    normalize: str = "batch",
+) -> Tensor:
+    """The paper's regularizer: generated spectrogram -> audio by differentiable Griffin-Lim,
+    peak-normalised (by the batch's peak, as the reference, or per clip), compared with the real
+    clips of the same batch: sum of squared differences over samples, averaged over the batch.
+    """
+    magnitude = from_log_spec(fake_log_spec.squeeze(1).float(), max_value)  # (B, T, F)
+    length = real_audio.shape[-1]
+    audio = griffin_lim(magnitude, stft, n_iter=n_iter, momentum=momentum, length=length)
+    audio = peak_normalize(audio, per=normalize)
+    return (audio - real_audio).square().sum(dim=-1).mean()
