@@ -294,8 +294,9 @@ def _gunshots(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
             echo = np.zeros(n)
             echo[delay:] = shot[: n - delay]
             x += rng.uniform(0.15, 0.45) * _filter(echo, sr, None, rng.uniform(1000.0, 3000.0))
-    # Outdoor ambience: broadband, so the silence after the shot is not digitally empty.
-    amb = _background(rng, n, sr, rng.uniform(50.0, 200.0), rng.uniform(2000.0, 7000.0))
+    # Outdoor ambience, dark (distant traffic, wind), so the silence after the shot is not
+    # digitally empty and its upper band, empty between shots, differs from birdsong's.
+    amb = _background(rng, n, sr, rng.uniform(50.0, 200.0), rng.uniform(600.0, 1500.0))
     return x + _db(rng, -58.0, -42.0) * amb
 
 
@@ -410,7 +411,11 @@ def _below_nyquist(f_hz: np.ndarray, sr: int) -> np.ndarray:
 
 
 def _birds(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """2-6 chirps of swept / vibrato sines between ~2 and 7 kHz, with harmonics, on quiet air."""
+    """4-10 chirps of swept / vibrato sines between ~2 and 7 kHz, with harmonics, on quiet air.
+
+    A dense song: the chirps fill most of the clip, so the class's average spectrum is the song's
+    (high and tonal) rather than the quiet air between chirps, which would make it look like the
+    decaying tail of a gunshot."""
     dur = n / sr
     f_max = min(7500.0, 0.45 * sr)
     x = np.zeros(n)
@@ -441,8 +446,8 @@ def _birds(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
             }
         )
     onset = rng.uniform(_FIRST_ONSET_MIN_S, _FIRST_ONSET_MAX_S)
-    for _ in range(int(rng.integers(2, 7))):
-        # First onset <= 0.12 s, syllable <= 0.275 s, gap <= 0.25 s: the 2nd chirp always fits.
+    for _ in range(int(rng.integers(4, 11))):
+        # First onset <= 0.12 s, syllable <= 0.275 s, gap <= 0.1 s: the 2nd chirp always fits.
         if onset > dur - 0.08:
             break
         tp = templates[int(rng.integers(len(templates)))]
@@ -468,7 +473,7 @@ def _birds(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
         for mult, level in ((2, tp["h2"]), (3, tp["h3"])):
             syl += level * _below_nyquist(mult * f, sr) * np.sin(mult * ph)
         x[i0 : i0 + n_syl] += rng.uniform(0.7, 1.0) * env * syl
-        onset += length + rng.uniform(0.02, 0.25)
+        onset += length + rng.uniform(0.02, 0.1)
     # Quiet outdoor air: a soft low wind well below the song, so between the chirps the upper
     # band is nearly empty (the opposite of rain, whose hiss fills it).
     air = _background(rng, n, sr, 30.0, rng.uniform(150.0, 500.0))
