@@ -1,0 +1,270 @@
+"""Training, checkpoints, resume and generation as a user meets them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import sfxgan.train as train_module
+from sfxgan.checkpoint import load_checkpoint, step_checkpoints
+from sfxgan.demo import DEMO_CLASSES
+from sfxgan.errors import SfxganError
+from sfxgan.generate import Sampler
+from sfxgan.train import EpochSampler, TrainingDiverged, train
+from tests.test_cli import assert_one_line_error, sfxgan
+
+# Small and quick, but every part of the step runs (critic, penalty, generator, recon loss).
+QUICK = {
+    "batch_size": 4,
+    "n_critic": 2,
+    "recon_iters": 3,
+    "preview_every": 2,
+    "checkpoint_every": 2,
+    "keep_checkpoints": 2,
+}
+QUICK_ARGS = [
+    "--batch-size",
+    "4",
+    "--n-critic",
+    "2",
+    "--recon-iters",
+    "3",
+    "--preview-every",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--keep-checkpoints",
+    "2",
+    "--quiet",
+]
+
+
+def test_cli_train_resume_generate(demo_dir, tmp_path):
+    run, out = tmp_path / "run", tmp_path / "sounds"
+    result = sfxgan("train", demo_dir, "--out", run, "--steps", 3, *QUICK_ARGS)
+    assert result.returncode == 0, result.stderr
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["classes"] == list(DEMO_CLASSES)
+    assert config["preset"] == "tiny" and config["max_value"] > 0
+    assert config["train"]["n_critic"] == 2 and config["train"]["recon_weight"] == 0.01
+    assert config["features"]["sample_rate"] == 16000 and "sfxgan_version" in config
+    with open(run / "metrics.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    assert {
+        "critic_loss",
+        "generator_loss",
+        "recon_loss",
+        "gradient_penalty",
+        "wasserstein",
+        "samples_per_s",
+    } <= set(rows[0])
+    assert all(np.isfinite(float(r["recon_loss"])) and float(r["recon_loss"]) > 0 for r in rows)
+    for name in DEMO_CLASSES:
+        assert (run / "previews" / "step_0000002" / f"{name}.wav").is_file()
+        assert (run / "previews" / "step_0000002" / f"{name}.png").is_file()
+    assert (run / "previews" / "losses.png").is_file()
+    assert [p.name for p in step_checkpoints(run)] == ["step_0000002.pt", "step_0000003.pt"]
+
+    result = sfxgan("train", demo_dir, "--out", run, "--steps", 5, "--resume", *QUICK_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(run)["step"] == 5
+    # only the last K=2 step checkpoints are kept, besides latest.pt
+    assert [p.name for p in step_checkpoints(run)] == ["step_0000004.pt", "step_0000005.pt"]
+    with open(run / "metrics.csv") as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [1, 2, 3, 4, 5]
+
+    result = sfxgan("generate", run, "--out", out, "--per-class", 2, "--seed", 3, "--png")
+    assert result.returncode == 0, result.stderr
+    for name in DEMO_CLASSES:
+        for i in range(2):
+            info = sf.info(out / name / f"{name}_{i}.wav")
+            assert (info.samplerate, info.channels, info.frames, info.subtype) == (
+                16000,
+                1,
+                8192,
+                "PCM_16",
+            )
+            assert (out / name / f"{name}_{i}.png").is_file()
+
+    again = sfxgan(
+        "generate",
+        run,
+        "--out",
+        tmp_path / "again",
+        "--per-class",
+        2,
+        "--seed",
+        3,
+        "--classes",
+        "rain",
+    )
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in (tmp_path / "again").iterdir()] == ["rain"]
+    a, _ = sf.read(out / "rain" / "rain_1.wav")
+    b, _ = sf.read(tmp_path / "again" / "rain" / "rain_1.wav")
+    assert np.array_equal(a, b)  # deterministic for a seed, whatever other classes are asked
+
+
+def test_resume_is_exact(demo_dir, tmp_path):
+    """N + M steps in one go, and N steps resumed for M, give identical weights on CPU."""
+    train(demo_dir, tmp_path / "straight", "tiny", {**QUICK, "steps": 4}, progress=False)
+    train(demo_dir, tmp_path / "resumed", "tiny", {**QUICK, "steps": 2}, progress=False)
+    train(demo_dir, tmp_path / "resumed", settings={"steps": 4}, resume=True, progress=False)
+    straight = load_checkpoint(tmp_path / "straight")
+    resumed = load_checkpoint(tmp_path / "resumed")
+    assert straight["step"] == resumed["step"] == 4
+    for net in ("generator", "critic"):
+        for key, value in straight[net].items():
+            assert torch.equal(value, resumed[net][key]), f"{net}.{key} differs"
+    one_step = train(
+        demo_dir, tmp_path / "other_seed", "tiny", {**QUICK, "steps": 4, "seed": 1}, progress=False
+    )
+    other = load_checkpoint(one_step.run)
+    assert not torch.equal(
+        other["generator"]["to_spec.weight"], straight["generator"]["to_spec.weight"]
+    )
+
+
+def test_sampler_api(demo_dir, tmp_path):
+    train(demo_dir, tmp_path / "run", "tiny", {**QUICK, "steps": 1}, progress=False)
+    sampler = Sampler.from_run(tmp_path / "run")
+    clips = sampler.generate("rain", n=4)
+    assert clips.shape == (4, 8192) and clips.dtype == np.float32
+    assert np.allclose(np.abs(clips).max(axis=1), 1.0, atol=1e-4)  # peak-normalised
+    assert np.array_equal(clips, sampler.generate("rain", n=4))
+    assert not np.array_equal(clips, sampler.generate("rain", n=4, seed=1))
+    assert sampler.sample_rate == 16000 and sampler.classes == list(DEMO_CLASSES)
+    with pytest.raises(SfxganError, match="unknown class 'thunder'.*birds, engine"):
+        sampler.generate("thunder")
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(demo_dir, tmp_path, monkeypatch):
+    real_loss = train_module.reconstruction_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):  # the data path is real; the loss turns NaN at step 3
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] >= 3 else loss
+
+    monkeypatch.setattr(train_module, "reconstruction_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match="non-finite recon_loss at step 3"):
+        train(demo_dir, tmp_path / "run", "tiny", {**QUICK, "steps": 6}, progress=False)
+    kept = load_checkpoint(tmp_path / "run")
+    assert kept["step"] == 2
+    assert all(torch.isfinite(v).all() for v in kept["generator"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_resume_continues(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "sfxgan",
+        "train",
+        str(demo_dir),
+        "--out",
+        str(run),
+        "--steps",
+        "1000",
+        *QUICK_ARGS,
+        "--checkpoint-every",
+        "500",
+        "--preview-every",
+        "500",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run / "metrics.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (
+        not metrics.exists() or len(metrics.read_text().splitlines()) < 3
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stdout
+    state = load_checkpoint(run)
+    with open(metrics) as fh:
+        logged = [int(r["step"]) for r in csv.DictReader(fh)]
+    assert state["step"] == logged[-1] >= 2  # the checkpoint holds the last completed step
+    result = sfxgan(
+        "train", demo_dir, "--out", run, "--resume", "--steps", state["step"] + 1, *QUICK_ARGS
+    )
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(run)["step"] == state["step"] + 1
+
+
+def test_epoch_sampler_visits_every_clip_once_per_epoch():
+    sampler = EpochSampler(10, 3, seed=0)
+    first_epoch = torch.cat([sampler.batch(k) for k in range(3)])
+    assert len(set(first_epoch.tolist())) == 9  # 3 full batches, no repeats
+    assert torch.equal(EpochSampler(10, 3, seed=0).batch(4), sampler.batch(4))  # pure in k
+    small = EpochSampler(2, 5, seed=0)  # fewer clips than a batch: repeated, still a batch
+    assert len(small.batch(0)) == 5
+
+
+# -- user errors: one line, exit code 2, nothing lost ----------------------------------------
+
+
+def test_existing_run_is_never_overwritten(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
+    before = (run / "checkpoints" / "latest.pt").read_bytes()
+    result = sfxgan("train", demo_dir, "--out", run, "--steps", 2, *QUICK_ARGS)
+    assert_one_line_error(result, "already holds a training run", "--resume")
+    assert (run / "checkpoints" / "latest.pt").read_bytes() == before
+
+
+def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
+    result = sfxgan("train", demo_dir, "--out", run, "--resume", "--n-critic", "5", *QUICK_ARGS[4:])
+    assert_one_line_error(result, "cannot change n_critic")
+
+
+def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
+    out = tmp_path / "out"
+
+    assert_one_line_error(
+        sfxgan("generate", run, "--out", out, "--classes", "thunder"), "unknown class 'thunder'"
+    )
+    assert not out.exists()  # nothing half-written
+    assert_one_line_error(sfxgan("generate", tmp_path / "nowhere", "--out", out), "does not exist")
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    assert_one_line_error(sfxgan("generate", empty, "--out", out), "holds no checkpoint")
+
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes((run / "checkpoints" / "latest.pt").read_bytes()[:5000])
+    assert_one_line_error(sfxgan("generate", damaged, "--out", out), "not a readable")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    assert_one_line_error(sfxgan("generate", foreign, "--out", out), "not an sfxgan checkpoint")
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"format": "sfxgan-checkpoint", "evil": EpochSampler(1, 1, 0)}, pickled)
+    assert_one_line_error(sfxgan("generate", pickled, "--out", out), "not a readable")
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(sfxgan("generate", run, "--out", blocker / "sub"), "cannot write")
+    assert_one_line_error(
+        sfxgan("train", tmp_path / "no_data", "--out", tmp_path / "r2"), "does not exist"
+    )
+    assert_one_line_error(
+        sfxgan("train", demo_dir, "--out", tmp_path / "r3", "--preset", "big"), "big"
+    )
