@@ -18,10 +18,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: install
+	rm -rf $(DEMO)/run $(DEMO)/sounds
 	$(BIN)/sfxgan demo-data $(DEMO)/data --per-class 40 --seed 0
-	$(BIN)/sfxgan reconstruct $(DEMO)/data --out $(DEMO)/reconstructed --preset tiny \
-		--phase fast-griffin-lim --iters 32 --per-class 4
-	@echo "Reconstructed sounds and spectrograms: $(DEMO)/reconstructed"
+	$(BIN)/sfxgan train $(DEMO)/data --out $(DEMO)/run --preset tiny
+	$(BIN)/sfxgan generate $(DEMO)/run --out $(DEMO)/sounds --per-class 5 --png
+	@echo
+	@echo "Generated sounds (WAV + spectrogram PNG per clip): $(DEMO)/sounds/<class>/"
+	@echo "Training previews and loss curves:                 $(DEMO)/run/previews/"
 
 test: install
 	$(BIN)/python -m pytest
