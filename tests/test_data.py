@@ -35,6 +35,7 @@ def messy(tmp_path):
     write(root / "engine" / "lossless.flac", tone(200))
     write(root / "engine" / "vorbis.ogg", tone(250), format="OGG", subtype="VORBIS")
     write(root / "engine" / "mpeg.mp3", tone(350), format="MP3", subtype="MPEG_LAYER_III")
+    write(root / "engine" / "apple.aiff", tone(275), format="AIFF", subtype="PCM_24")
     write(root / "engine" / "nested" / "motör_ß_引擎.wav", tone(150))
     write(root / "engine" / "silent.wav", np.zeros(16000, np.float32))
     write(root / "engine" / "no_samples.wav", np.zeros(0, np.float32))
@@ -45,12 +46,12 @@ def test_scanner_keeps_good_files_and_reports_bad_ones(messy):
     logged = []
     dataset = load_dataset(messy, FEATURES, log=logged.append, progress=False)
     assert dataset.classes == ["birds", "engine"]
-    assert dataset.class_counts() == {"birds": 3, "engine": 6}
-    assert dataset.audio.shape == (9, FEATURES.clip_samples)
-    assert dataset.log_spec.shape == (9, 128, 128)
+    assert dataset.class_counts() == {"birds": 3, "engine": 7}
+    assert dataset.audio.shape == (10, FEATURES.clip_samples)
+    assert dataset.log_spec.shape == (10, 128, 128)
     assert dataset.audio.dtype == np.float32 and dataset.log_spec.dtype == np.float16
     kept = {os.path.basename(p) for p in dataset.paths}
-    assert "motör_ß_引擎.wav" in kept and "mpeg.mp3" in kept and "vorbis.ogg" in kept
+    assert {"motör_ß_引擎.wav", "mpeg.mp3", "vorbis.ogg", "lossless.flac", "apple.aiff"} <= kept
 
     reasons = {s.path.name: s.reason for s in dataset.skipped}
     assert set(reasons) == {

@@ -268,3 +268,55 @@ def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
     assert_one_line_error(
         sfxgan("train", demo_dir, "--out", tmp_path / "r3", "--preset", "big"), "big"
     )
+
+
+def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "n_critic": 3,
+                "recon_weight": 0.0,
+                "gp_weight": 5.0,
+                "batch_size": 4,
+                "steps": 1,
+                "lr_generator": 2e-4,
+            }
+        )
+    )
+    run = tmp_path / "run"
+    result = sfxgan(
+        "train", demo_dir, "--out", run, "--config", settings, "--n-critic", 2, "--quiet"
+    )
+    assert result.returncode == 0, result.stderr
+    train_config = json.loads((run / "config.json").read_text())["train"]
+    assert train_config["n_critic"] == 2  # the option beats the file
+    assert train_config["gp_weight"] == 5.0 and train_config["recon_weight"] == 0.0  # the file
+    assert train_config["lr_generator"] == 2e-4 and train_config["steps"] == 1
+    assert train_config["beta2"] == 0.9  # the preset
+    # a run's own config.json is a valid config file for a new run
+    again = sfxgan(
+        "train", demo_dir, "--out", tmp_path / "again", "--config", run / "config.json", "--quiet"
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["train"] == train_config
+    # and a checkpoint file, not only a run folder, generates
+    out = tmp_path / "sounds"
+    result = sfxgan(
+        "generate",
+        run / "checkpoints" / "step_0000001.pt",
+        "--out",
+        out,
+        "--per-class",
+        1,
+        "--classes",
+        "birds",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (out / "birds" / "birds_0.wav").is_file()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"n_critics": 3}')
+    assert_one_line_error(
+        sfxgan("train", demo_dir, "--out", tmp_path / "r", "--config", bad),
+        "unknown training setting(s) n_critics",
+    )
