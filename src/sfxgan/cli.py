@@ -191,6 +191,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         cache_dir=args.cache_dir,
         progress=not args.quiet,
+        use_cache=not args.no_cache,
     )
     if result.interrupted:
         print(
@@ -286,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
     )
     p.add_argument("--cache-dir", type=Path, default=None, help="feature cache folder")
+    p.add_argument("--no-cache", action="store_true", help="decode every file again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_train_settings(p)
     p.set_defaults(func=cmd_train)

@@ -413,6 +413,7 @@ def train(
     resume: bool = False,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    use_cache: bool = True,
 ) -> TrainResult:
     """Train (or resume) a run. `settings` are TrainConfig fields overriding the preset's."""
     run = Path(run)
@@ -449,7 +450,12 @@ def train(
 
     device = pick_device(spec.train.device)
     dataset = load_dataset(
-        data, spec.features, crop=spec.train.crop, cache_dir=cache_dir, progress=progress
+        data,
+        spec.features,
+        crop=spec.train.crop,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        progress=progress,
     )
     if resumed_state is not None:
         if dataset.classes != spec.classes:
