@@ -7,6 +7,7 @@ arguments. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -17,8 +18,9 @@ import torch
 
 from . import __version__
 from .audio import CROP_MODES, write_wav
-from .config import PRESETS, get_preset
+from .config import PRESETS, TrainConfig, get_preset
 from .errors import SfxganError
+from .phase import PHASE_METHODS
 
 
 def _positive_int(text: str) -> int:
@@ -142,12 +144,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 def _add_train_settings(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field; None means 'not given' (the preset or file decides)."""
-    import dataclasses
-
-    from .config import TrainConfig
-
     choices = {
-        "recon_phase": ("griffin-lim", "fast-griffin-lim"),
+        "recon_phase": PHASE_METHODS,
         "recon_normalize": ("batch", "clip"),
         "crop": CROP_MODES,
     }
@@ -166,9 +164,6 @@ def _add_train_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from .config import TrainConfig
     from .train import read_config_file, train
 
     preset_name, settings = args.preset, {}
@@ -233,8 +228,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .phase import PHASE_METHODS
-
     parser = argparse.ArgumentParser(
         prog="sfxgan", description="Conditional sound-effect generation with a regularized WGAN."
     )
