@@ -320,3 +320,22 @@ def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
         sfxgan("train", demo_dir, "--out", tmp_path / "r", "--config", bad),
         "unknown training setting(s) n_critics",
     )
+
+
+def test_interpolation_weights_are_uniform_on_0_1(demo_dir, tmp_path, monkeypatch):
+    """WGAN-GP's a ~ U(0, 1), not the reference's N(0, 1) (which also gives a < 0 and a > 1)."""
+    real_penalty = train_module.gradient_penalty
+    drawn = []
+
+    def recording(critic, real, fake, labels, alpha):
+        drawn.append(alpha.detach().clone())
+        return real_penalty(critic, real, fake, labels, alpha)
+
+    monkeypatch.setattr(train_module, "gradient_penalty", recording)
+    train(
+        demo_dir, tmp_path / "run", "tiny", {**QUICK, "steps": 4, "batch_size": 16}, progress=False
+    )
+    alpha = torch.cat(drawn)
+    assert len(alpha) == 4 * 2 * 16  # steps x n_critic x batch
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    assert 0.35 < alpha.mean() < 0.65 and alpha.std() > 0.2  # spread like U(0, 1), std 0.29
