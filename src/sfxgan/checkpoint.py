@@ -14,6 +14,7 @@ Python values, and is loaded with `weights_only=True`: opening one never runs fo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import re
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from . import __version__
+from .config import FeatureConfig, ModelConfig, TrainConfig
 from .errors import SfxganError
 
 FORMAT = "sfxgan-checkpoint"
@@ -33,6 +36,56 @@ _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
 
 class CheckpointError(SfxganError):
     """A checkpoint that is missing, damaged or not ours."""
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """What defines a run: the preset's shapes, the training settings, the data's classes."""
+
+    preset: str
+    features: FeatureConfig
+    model: ModelConfig
+    train: TrainConfig
+    classes: list[str]
+    max_value: float
+    data: str
+
+    def to_dict(self) -> dict:
+        return {
+            "sfxgan_version": __version__,
+            "preset": self.preset,
+            "features": self.features.to_dict(),
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "classes": list(self.classes),
+            "max_value": self.max_value,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunSpec:
+        try:
+            return cls._from_dict(d)
+        except (KeyError, TypeError, ValueError, SfxganError) as exc:
+            raise CheckpointError(
+                f"the run's configuration is incomplete or from another version ({exc}); "
+                "give a run written by this version of sfxgan"
+            ) from exc
+
+    @classmethod
+    def _from_dict(cls, d: dict) -> RunSpec:
+        model = dict(d["model"])
+        for key in ("gen_start", "gen_channels", "critic_channels", "kernel"):
+            model[key] = tuple(model[key])
+        return cls(
+            d["preset"],
+            FeatureConfig(**d["features"]),
+            ModelConfig(**model),
+            TrainConfig(**d["train"]),
+            list(d["classes"]),
+            float(d["max_value"]),
+            d.get("data", ""),
+        )
 
 
 def checkpoint_dir(run: Path) -> Path:

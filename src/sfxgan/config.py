@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import torch
+
 from .errors import ConfigError
 
 
@@ -252,3 +254,11 @@ def get_preset(name: str) -> Preset:
     except KeyError:
         known = ", ".join(sorted(PRESETS))
         raise ConfigError(f"unknown preset '{name}'; choose one of: {known}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but CUDA is not available; use --device cpu")
+    return torch.device(name)

@@ -11,17 +11,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .audio import write_wav
-from .checkpoint import load_checkpoint
+from .checkpoint import RunSpec, load_checkpoint
+from .config import pick_device
 from .errors import SfxganError
 from .features import STFT, from_log_spec
 from .models import Generator
 from .phase import PHASE_METHODS, peak_normalize, reconstruct
 from .plots import save_spectrograms
-from .train import RunSpec, pick_device
 
 DEFAULT_PHASE = "fast-griffin-lim"  # measured: 32 fast iterations beat the reference's 50 plain
 DEFAULT_ITERS = 32
@@ -169,8 +168,3 @@ def generate_to_folder(
             raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
         written[name] = paths
     return written
-
-
-def mean_log_spectrum(log_spec: np.ndarray) -> np.ndarray:
-    """Average over clips and time: (n, T, F) -> (F,), a class's spectral fingerprint."""
-    return np.asarray(log_spec, dtype=np.float32).mean(axis=(0, 1))

@@ -21,19 +21,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
 from .audio import write_wav
 from .checkpoint import (
-    CheckpointError,
+    RunSpec,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
     step_checkpoints,
 )
-from .config import FeatureConfig, ModelConfig, Preset, TrainConfig, get_preset
+from .config import get_preset, pick_device
 from .data import SoundDataset, load_dataset
 from .errors import ConfigError, SfxganError
-from .features import STFT, from_log_spec
+from .features import STFT
+from .generate import Sampler
 from .losses import (
     critic_loss,
     generator_adversarial_loss,
@@ -41,7 +41,7 @@ from .losses import (
     reconstruction_loss,
 )
 from .models import build_models
-from .phase import FAST_MOMENTUM, peak_normalize, reconstruct
+from .phase import FAST_MOMENTUM
 from .plots import save_loss_curves, save_spectrograms
 
 METRICS = (
@@ -70,14 +70,6 @@ class TrainingDiverged(SfxganError):
     """A loss became NaN or infinite."""
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but CUDA is not available; use --device cpu")
-    return torch.device(name)
-
-
 class EpochSampler:
     """Batch k of a run is a pure function of (seed, k): shuffled epochs without replacement.
 
@@ -100,61 +92,6 @@ class EpochSampler:
             )
             self._epoch = epoch
         return self._order[slot * self.batch_size : (slot + 1) * self.batch_size]
-
-
-@dataclass
-class RunSpec:
-    """What defines a run: the preset's shapes, the training settings, the data's classes."""
-
-    preset: str
-    features: FeatureConfig
-    model: ModelConfig
-    train: TrainConfig
-    classes: list[str]
-    max_value: float
-    data: str
-
-    def to_dict(self) -> dict:
-        return {
-            "sfxgan_version": __version__,
-            "preset": self.preset,
-            "features": self.features.to_dict(),
-            "model": self.model.to_dict(),
-            "train": self.train.to_dict(),
-            "classes": list(self.classes),
-            "max_value": self.max_value,
-            "data": self.data,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RunSpec:
-        try:
-            return cls._from_dict(d)
-        except (KeyError, TypeError, ValueError, SfxganError) as exc:
-            raise CheckpointError(
-                f"the run's configuration is incomplete or from another version ({exc}); "
-                "give a run written by this version of sfxgan"
-            ) from exc
-
-    @classmethod
-    def _from_dict(cls, d: dict) -> RunSpec:
-        model = dict(d["model"])
-        for key in ("gen_start", "gen_channels", "critic_channels", "kernel"):
-            model[key] = tuple(model[key])
-        return cls(
-            d["preset"],
-            FeatureConfig(**d["features"]),
-            ModelConfig(**model),
-            TrainConfig(**d["train"]),
-            list(d["classes"]),
-            float(d["max_value"]),
-            d.get("data", ""),
-        )
-
-
-def resolve_config(preset: Preset, file_settings: dict, cli_settings: dict) -> TrainConfig:
-    """The preset's defaults, then a config file's, then the command line's."""
-    return preset.train.replace(**file_settings).replace(**cli_settings)
 
 
 def read_config_file(path: Path) -> tuple[str | None, dict]:
@@ -354,11 +291,9 @@ class Trainer:
         labels = torch.arange(n, device=self.device)
         generator = copy.deepcopy(self.generator)
         generator.load_state_dict(self.inference_generator_state())
-        generator.eval()
-        with torch.inference_mode():
-            log_spec = generator(z, labels)[:, 0].float()  # (n, T, F)
-            magnitude = from_log_spec(log_spec, self.spec.max_value)
-            audio = peak_normalize(reconstruct(magnitude, self.stft, *PREVIEW_PHASE))
+        sampler = Sampler(self.spec, generator, self.device)  # what `generate` will hear
+        log_spec = sampler.log_spec(z, labels)  # (n, T, F)
+        audio = sampler.to_audio(log_spec, *PREVIEW_PHASE)
         features = self.spec.features
         for i, name in enumerate(self.spec.classes):
             write_wav(folder / f"{name}.wav", audio[i].cpu().numpy(), features.sample_rate)
