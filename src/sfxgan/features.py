@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -132,3 +133,21 @@ class Spectrogram:
 
     def to_magnitude(self, log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
         return from_log_spec(log_spec, max_value)
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """The HTK mel scale: 1127 ln(1 + f / 700)."""
+    return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float
+) -> np.ndarray:
+    """Triangular filters evenly spaced on the HTK mel scale, peak 1, not area-normalised:
+    (n_fft // 2 + 1, n_mels) float32, to multiply a power or magnitude spectrum with."""
+    bins_mel = hz_to_mel(np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1))
+    edges = np.linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2)
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bins_mel[:, None] - lower) / (centre - lower)
+    falling = (upper - bins_mel[:, None]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)

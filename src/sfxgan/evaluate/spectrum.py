@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import SoundDataset
-from .errors import SfxganError
-from .features import Spectrogram
-from .generate import Sampler
+from ..data import SoundDataset
+from ..errors import SfxganError
+from ..features import Spectrogram
+from ..generate import Sampler
 
 
 @dataclass
@@ -60,12 +60,12 @@ def mean_spectrum_check(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m sfxgan.evaluate RUN DATA: print the mean-spectrum check of a run."""
+    """python -m sfxgan.evaluate.spectrum RUN DATA: print the mean-spectrum check of a run."""
     import argparse
 
-    from .data import load_dataset
+    from ..data import load_dataset
 
-    parser = argparse.ArgumentParser(prog="python -m sfxgan.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sfxgan.evaluate.spectrum", description=__doc__)
     parser.add_argument("run")
     parser.add_argument("data")
     parser.add_argument("--n", type=int, default=32, help="clips generated per class")
