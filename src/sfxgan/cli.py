@@ -206,7 +206,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .generate import Sampler, generate_to_folder
 
     sampler = Sampler.from_run(args.run, device=args.device)
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    classes = _class_list(args.classes)
     start = time.perf_counter()
     written = generate_to_folder(
         sampler,
@@ -223,6 +223,117 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(
         f"wrote {total} clips ({args.per_class} per class: {', '.join(written)}) from step "
         f"{sampler.step} to {args.out} in {seconds:.1f} s ({total / seconds:.1f} clips/s)"
+    )
+    return 0
+
+
+def _class_list(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def cmd_classifier_train(args: argparse.Namespace) -> int:
+    from .evaluate.judge import JudgeConfig, train_judge_on_folder
+
+    out = Path(args.out)
+    if out.is_dir() or out.suffix.lower() == ".json":
+        raise SfxganError(f"--out '{out}': give a classifier file name such as judge.pt")
+    config = JudgeConfig(
+        sample_rate=args.sample_rate, clip_samples=round(args.seconds * args.sample_rate)
+    )
+    start = time.perf_counter()
+    judge = train_judge_on_folder(
+        args.data,
+        config,
+        crop=args.crop,
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    judge.save(out)
+    meta = judge.meta
+    per_class = ", ".join(f"{k} {100 * v:.0f} %" for k, v in meta["per_class_accuracy"].items())
+    print(
+        f"classifier: held-out accuracy {100 * meta['accuracy']:.1f} % on {meta['n_held_out']} "
+        f"clips ({per_class}); trained on {meta['n_train']} clips in "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+    print(f"saved {out} (and {out.with_suffix('.json')})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate.evaluation import evaluate
+    from .evaluate.judge import Judge
+    from .evaluate.report import check_report_folder, table_rows, write_report
+
+    check_report_folder(Path(args.out))
+    judge = Judge.load(args.classifier) if args.classifier else None
+    vggish = None
+    if args.vggish:
+        from .evaluate.vggish import load_vggish
+
+        vggish = load_vggish(None if args.vggish == "auto" else args.vggish)
+    start = time.perf_counter()
+    evaluation = evaluate(
+        args.real,
+        args.generated,
+        judge=judge,
+        run=args.run,
+        classes=_class_list(args.classes),
+        crop=args.crop,
+        seed=args.seed,
+        vggish=vggish,
+        progress=not args.quiet,
+    )
+    out = Path(args.out)
+    report = write_report(evaluation, out, run=args.run)
+    if judge is None:
+        evaluation.judge.save(out / "classifier.pt")
+    headers, rows = table_rows(evaluation)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    overall = evaluation.metrics["overall"]
+    print(
+        f"Inception Score {overall['inception_score']:.2f} "
+        f"(real {overall['inception_score_real']:.2f}); "
+        f"classifier held-out accuracy {100 * (evaluation.judge.accuracy or 0):.1f} %"
+    )
+    print(
+        f"report: {report}  metrics: {out / 'metrics.json'}  ({time.perf_counter() - start:.0f} s)"
+    )
+    return 0
+
+
+def cmd_experiment_compare(args: argparse.Namespace) -> int:
+    from .experiment import compare, parse_floats, parse_ints, table_markdown
+
+    weights = parse_floats(args.weights, "weights")
+    seeds = parse_ints(args.seeds, "seeds")
+    start = time.perf_counter()
+    try:
+        results = compare(
+            args.data,
+            args.out,
+            weights,
+            seeds,
+            args.steps,
+            preset=args.preset,
+            per_class=args.per_class,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted; finished runs are kept in {args.out}/runs and the run in progress was "
+            "checkpointed: run the same command again to continue",
+            file=sys.stderr,
+        )
+        return 130
+    print(table_markdown(results))
+    print(
+        f"wrote {args.out}/results.md, results.csv, results.json and results.png "
+        f"in {time.perf_counter() - start:.0f} s"
     )
     return 0
 
@@ -301,6 +412,95 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", action="store_true", help="also write a spectrogram PNG per clip")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "classifier",
+        help="the judge network used by evaluate",
+        description="A small CNN on log-mel spectrograms trained on your real data; its "
+        "penultimate layer is the embedding for the distribution metrics.",
+    )
+    csub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = csub.add_parser("train", help="train the judge on class folders or a manifest")
+    c.add_argument("data", help="class folders or a CSV manifest (path,label)")
+    c.add_argument("--out", required=True, type=Path, help="classifier file, e.g. judge.pt")
+    c.add_argument(
+        "--seconds",
+        type=float,
+        default=1.024,
+        help="clip length it listens to; match your generated clips (default: %(default)s)",
+    )
+    c.add_argument("--sample-rate", type=_positive_int, default=16000)
+    c.add_argument("--epochs", type=_positive_int, default=40)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--crop", choices=CROP_MODES, default="start", help="part of long clips to keep")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_classifier_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="quality, diversity and memorisation metrics of generated clips, with a report",
+        description="Compare generated clips (class sub-folders, as generate writes them) with "
+        "the real data; write metrics.json, report.html and report.md.",
+    )
+    p.add_argument("--real", required=True, help="real class folders or a CSV manifest")
+    p.add_argument("--generated", required=True, type=Path, help="generated class folders")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    p.add_argument(
+        "--classifier",
+        type=Path,
+        help="judge from `sfxgan classifier train` (default: train one on --real, saved in --out)",
+    )
+    p.add_argument(
+        "--run",
+        type=Path,
+        help="the run that generated the clips: adds phase consistency and its loss curves",
+    )
+    p.add_argument("--classes", help="comma-separated subset of classes to evaluate")
+    p.add_argument(
+        "--crop",
+        choices=CROP_MODES,
+        default=None,
+        help="part of long real clips to keep (default: the run's, else start)",
+    )
+    p.add_argument(
+        "--vggish",
+        nargs="?",
+        const="auto",
+        metavar="WEIGHTS",
+        help="add FAD with VGGish from local weights (a path, or $SFXGAN_VGGISH_WEIGHTS, or "
+        "the torch hub cache); nothing is downloaded",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "experiment",
+        help="controlled comparisons, e.g. of the reconstruction-loss weight",
+        description="Run a set of trainings with the same budget and seeds and compare them.",
+    )
+    esub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = esub.add_parser(
+        "compare",
+        help="train, generate and evaluate per reconstruction weight and seed; one table",
+        description="For every weight and seed: train, generate as many clips per class as the "
+        "real data has, evaluate with one shared judge; write results.md/.csv/.json/.png. "
+        "Rerunning the command continues where it stopped.",
+    )
+    e.add_argument("data", help="class folders or a CSV manifest (path,label)")
+    e.add_argument("--out", required=True, type=Path, help="experiment folder")
+    e.add_argument("--weights", default="0,1e-3,1e-2,1e-1", help="reconstruction weights w")
+    e.add_argument("--seeds", default="0,1", help="seeds, one run per weight and seed")
+    e.add_argument("--steps", type=_positive_int, default=600, help="steps per run")
+    e.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    e.add_argument(
+        "--per-class",
+        type=_positive_int,
+        default=None,
+        help="generated clips per class (default: the smallest real class's count)",
+    )
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_experiment_compare)
     return parser
 
 

@@ -215,6 +215,38 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def decode_clips(
+    listing: Listing, sample_rate: int, clip_samples: int, crop: str, progress: bool = True
+) -> tuple[list[np.ndarray], list[int], list[str], list[Skipped]]:
+    """Decode every listed file to a mono clip of `clip_samples` at `sample_rate`.
+
+    Returns (clips, labels indexing listing.classes, paths, skipped); undecodable files and
+    clips that are silent, as a whole or in the part `crop` keeps, are skipped with the reason.
+    """
+    clips, labels, paths, skipped = [], [], [], []
+    class_index = {name: i for i, name in enumerate(listing.classes)}
+    seconds = clip_samples / sample_rate
+    for entry in tqdm(
+        listing.entries, desc="decoding", unit="file", disable=not progress, leave=False
+    ):
+        try:
+            audio = load_audio(entry.path, sample_rate)
+            if is_silent(audio):
+                raise AudioError("silent (peak below -80 dBFS)")
+            clip = fit_length(audio, clip_samples, crop)
+            if is_silent(clip):
+                raise AudioError(
+                    f"silent in the {seconds:.3f} s kept by crop '{crop}' (try --crop loudest)"
+                )
+        except AudioError as exc:
+            skipped.append(Skipped(entry.path, str(exc)))
+            continue
+        clips.append(clip)
+        labels.append(class_index[entry.label])
+        paths.append(str(entry.path))
+    return clips, labels, paths, skipped
+
+
 def load_dataset(
     source: str | Path,
     features: FeatureConfig,
@@ -258,27 +290,10 @@ def load_dataset(
             log(dataset.report())
         return dataset
 
-    clips, labels, paths, decode_skipped = [], [], [], []
+    clips, labels, paths, decode_skipped = decode_clips(
+        listing, features.sample_rate, features.clip_samples, crop, progress
+    )
     class_index = {name: i for i, name in enumerate(listing.classes)}
-    for entry in tqdm(
-        listing.entries, desc="decoding", unit="file", disable=not progress, leave=False
-    ):
-        try:
-            audio = load_audio(entry.path, features.sample_rate)
-            if is_silent(audio):
-                raise AudioError("silent (peak below -80 dBFS)")
-            clip = fit_length(audio, features.clip_samples, crop)
-            if is_silent(clip):
-                raise AudioError(
-                    f"silent in the {features.duration:.3f} s kept by crop '{crop}' "
-                    "(try --crop loudest)"
-                )
-        except AudioError as exc:
-            decode_skipped.append(Skipped(entry.path, str(exc)))
-            continue
-        clips.append(clip)
-        labels.append(class_index[entry.label])
-        paths.append(str(entry.path))
     skipped = listing.skipped + decode_skipped
 
     counts = Counter(labels)

@@ -1,0 +1,550 @@
+"""`sfxgan evaluate`: how good, how varied and how original generated sounds are, per class.
+
+Every distribution figure comes with the same figure computed between two halves of the real
+data: with a few dozen clips per class, a Frechet distance has a large small-sample bias, and only
+the real-vs-real floor says what a perfect generator would score. The model's figure is computed
+at the same sample sizes as the floor (a random subset of generated clips of the size of a real
+half, against the other half), averaged over several random splits.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ..data import Listing, decode_clips, list_source, scan_folder
+from ..errors import DataError
+from . import metrics
+from .judge import Judge, JudgeConfig, JudgeOutputs, prepare, resynthesised, train_judge
+
+N_SPLITS = 5  # random real halves per figure: enough to steady the mean at a few dozen clips
+MEMORISATION_QUANTILE = 0.05
+PHASE_CLIPS = 32  # generated per class for the phase-consistency figure
+
+
+@dataclass
+class ClipSet:
+    """Decoded clips at the judge's rate and length, with labels indexing `classes`."""
+
+    audio: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    paths: list[str]
+    source: Path
+    skipped: list = field(default_factory=list)
+
+    def of(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.labels == self.classes.index(name))
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def generated_listing(folder: str | Path) -> Listing:
+    """A folder of generated clips, one sub-folder per class (what `sfxgan generate` writes)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(
+            f"generated folder '{folder}' does not exist; write clips with: "
+            f"sfxgan generate RUN --out {folder}"
+        )
+    listing = scan_folder(folder)
+    counts = {name: 0 for name in listing.classes}
+    for entry in listing.entries:
+        counts[entry.label] += 1
+    listing.classes = [name for name, n in counts.items() if n > 0]
+    if not listing.classes:
+        raise DataError(
+            f"generated folder '{folder}' holds no audio in class sub-folders; write clips "
+            f"with: sfxgan generate RUN --out {folder}"
+        )
+    return listing
+
+
+def clip_length(listing: Listing, sample_rate: int) -> int:
+    """The length of the first readable clip of a listing, in samples at `sample_rate`."""
+    for entry in listing.entries:
+        try:
+            info = sf.info(str(entry.path))
+        except (sf.LibsndfileError, RuntimeError, OSError):
+            continue
+        if info.frames > 0:
+            return int(round(info.frames * sample_rate / info.samplerate))
+    raise DataError(f"no readable audio file in '{listing.source}'")
+
+
+def load_clip_set(
+    listing: Listing,
+    classes: list[str],
+    config: JudgeConfig,
+    crop: str,
+    what: str,
+    progress: bool,
+) -> ClipSet:
+    """Decode the clips of `classes` (in that order); a class without a usable clip is an
+    error naming it."""
+    listing = Listing(
+        listing.source,
+        [e for e in listing.entries if e.label in classes],
+        listing.skipped,
+        list(classes),
+        listing.is_manifest,
+    )
+    clips, labels, paths, skipped = decode_clips(
+        listing, config.sample_rate, config.clip_samples, crop, progress
+    )
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    for name, count in zip(classes, counts, strict=True):
+        if count == 0:
+            reasons = [s.reason for s in skipped if Path(s.path).parent.name == name][:1]
+            why = f" (skipped: {reasons[0]})" if reasons else ""
+            raise DataError(f"class '{name}' has no usable {what} clip in '{listing.source}'{why}")
+    return ClipSet(
+        np.stack(clips),
+        np.asarray(labels, dtype=np.int64),
+        list(classes),
+        paths,
+        listing.source,
+        listing.skipped + skipped,
+    )
+
+
+def match_classes(real: Listing, generated: Listing, wanted: list[str] | None) -> list[str]:
+    """The classes to evaluate: every generated class must exist in the real data and, unless
+    the user picks a subset with --classes, every real class must have generated clips."""
+    real_classes = set(real.classes)
+    if wanted:
+        for name in wanted:
+            if name not in real_classes:
+                raise DataError(f"class '{name}' is not in the real data '{real.source}'")
+            if name not in generated.classes:
+                raise DataError(f"class '{name}' has no generated clips in '{generated.source}'")
+        return sorted(set(wanted))
+    foreign = [name for name in generated.classes if name not in real_classes]
+    if foreign:
+        raise DataError(
+            f"generated class '{foreign[0]}' has no real clips in '{real.source}' "
+            f"(real classes: {', '.join(real.classes)}); rename the folder or remove it"
+        )
+    missing = [name for name in real.classes if name not in generated.classes]
+    if missing:
+        raise DataError(
+            f"class '{missing[0]}' has real clips but no generated clips in "
+            f"'{generated.source}'; generate it, or evaluate a subset with --classes"
+        )
+    return list(real.classes)
+
+
+def _halves(
+    n: int, rng: np.random.Generator, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random halves of range(n); with labels, each class is halved separately so
+    that the halves differ by chance in their clips, not in their class mix."""
+    if labels is None:
+        labels = np.zeros(n, dtype=np.int64)
+    first, second = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        half = len(members) // 2
+        first.append(members[:half])
+        second.append(members[half : 2 * half])
+    return np.concatenate(first), np.concatenate(second)
+
+
+def distribution_figures(
+    real: np.ndarray,
+    generated: np.ndarray,
+    seed: int = 0,
+    n_splits: int = N_SPLITS,
+    real_labels: np.ndarray | None = None,
+    resynthesised: np.ndarray | None = None,
+) -> dict[str, float | None]:
+    """FD and KID of generated vs real and of real half vs real half, at equal sample sizes,
+    averaged over random splits. None where there are too few clips (under 4 real, 2 generated).
+
+    `resynthesised`: embeddings of the real clips after Griffin-Lim resynthesis (aligned with
+    `real`); adds fd_resynth, one real half resynthesised against the other half: what a
+    generator that reproduced real spectrograms exactly would score after phase reconstruction.
+    """
+    keys = ("fd", "fd_real", "kid", "kid_real", "fd_resynth")
+    if len(real) < 4 or len(generated) < 2:
+        return {k: None for k in keys}
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {k: [] for k in keys}
+    for _ in range(n_splits):
+        a, b = _halves(len(real), rng, real_labels)
+        g = rng.permutation(len(generated))[: len(a)]
+        # each KID uses the whole of both sets: one subset is all there is at these sizes
+        values["fd_real"].append(metrics.frechet_distance(real[a], real[b]))
+        values["fd"].append(metrics.frechet_distance(generated[g], real[b]))
+        values["kid_real"].append(
+            metrics.kernel_inception_distance(real[a], real[b], n_subsets=1)[0]
+        )
+        values["kid"].append(
+            metrics.kernel_inception_distance(generated[g], real[b], n_subsets=1)[0]
+        )
+        if resynthesised is not None:
+            values["fd_resynth"].append(metrics.frechet_distance(resynthesised[a], real[b]))
+    return {k: float(np.mean(v)) if v else None for k, v in values.items()}
+
+
+def ndb_figures(
+    real: np.ndarray,
+    generated: np.ndarray,
+    k: int,
+    seed: int = 0,
+    real_labels: np.ndarray | None = None,
+) -> dict[str, float | int | None]:
+    """NDB/K of generated vs real and of one real half vs the other (k-means on the reference)."""
+    k = min(k, len(real) // 2)
+    if k < 2 or len(generated) < 2:
+        return {"ndb_k": None, "ndb_k_real": None, "ndb_bins": None}
+    model = metrics.ndb(real, generated, k, seed=seed)
+    rng = np.random.default_rng(seed)
+    floor = []
+    for _ in range(N_SPLITS):
+        a, b = _halves(len(real), rng, real_labels)
+        floor.append(metrics.ndb(real[a], real[b], k, seed=seed).ndb_over_k)
+    return {"ndb_k": model.ndb_over_k, "ndb_k_real": float(np.mean(floor)), "ndb_bins": k}
+
+
+def diversity(real: np.ndarray, generated: np.ndarray) -> float | None:
+    """Mean pairwise embedding distance of generated clips over that of real clips: 1 is as
+    varied as the real data, below 1 less varied (towards mode collapse)."""
+    if len(real) < 2 or len(generated) < 2:
+        return None
+    return metrics.mean_pairwise_distance(generated) / max(
+        metrics.mean_pairwise_distance(real), 1e-12
+    )
+
+
+def _flat(log_mel: np.ndarray) -> np.ndarray:
+    return log_mel.reshape(len(log_mel), -1).astype(np.float64)
+
+
+def memorisation_floor(real: np.ndarray, quantile: float = MEMORISATION_QUANTILE) -> float:
+    """The near-copy share a generator that never copies would get: each real clip in turn is
+    treated as generated and compared with the others (threshold recomputed without it).
+
+    Needed because at a few dozen clips the quantile threshold is set by the closest real pairs,
+    and a fresh clip falls under it more often than `quantile` says (10-20 % at 40 clips)."""
+    if len(real) < 3:
+        return float("nan")
+    distances = metrics.pairwise_distances(real, real)
+    np.fill_diagonal(distances, np.inf)
+    flagged = 0
+    for i in range(len(real)):
+        others = np.delete(np.delete(distances, i, axis=0), i, axis=1)
+        threshold = np.quantile(others.min(axis=1), quantile)
+        flagged += bool(np.delete(distances[i], i).min() < threshold)
+    return flagged / len(real)
+
+
+def group_metrics(
+    real: JudgeOutputs,
+    generated: JudgeOutputs,
+    real_copy: np.ndarray,
+    generated_copy: np.ndarray,
+    label: int | None,
+    n_bins: int,
+    seed: int,
+    real_labels: np.ndarray | None = None,
+    real_resynthesised: np.ndarray | None = None,
+) -> tuple[dict, metrics.Memorisation | None]:
+    """All figures for one class (label) or for everything (label None, with the real clips'
+    labels so that real halves keep the class mix)."""
+    row: dict = {"n_real": len(real.embeddings), "n_generated": len(generated.embeddings)}
+    predicted = generated.probs.argmax(axis=1)
+    if label is not None:
+        row["class_fit"] = float(np.mean(predicted == label))
+    row.update(
+        distribution_figures(
+            real.embeddings,
+            generated.embeddings,
+            seed,
+            N_SPLITS,
+            real_labels,
+            real_resynthesised,
+        )
+    )
+    row.update(ndb_figures(real.embeddings, generated.embeddings, n_bins, seed, real_labels))
+    row["diversity"] = diversity(real.embeddings, generated.embeddings)
+    memo = None
+    row["memorisation"] = row["memorisation_real"] = None
+    if len(real_copy) >= 3:
+        memo = metrics.memorisation(generated_copy, real_copy, MEMORISATION_QUANTILE)
+        row["memorisation"] = memo.share
+        row["memorisation_real"] = memorisation_floor(real_copy)
+    return row, memo
+
+
+def _subset(outputs: JudgeOutputs, index: np.ndarray) -> JudgeOutputs:
+    return JudgeOutputs(outputs.embeddings[index], outputs.probs[index], outputs.log_mel[index])
+
+
+def phase_consistency(
+    run: str | Path, classes: list[str], real_source: str | Path, n: int = PHASE_CLIPS
+) -> dict[str, dict[str, float]]:
+    """Per class, spectral convergence between the generator's magnitude and the magnitude of
+    the audio reconstructed from it (generate's default phase method), next to the same figure
+    for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms)."""
+    from ..features import Spectrogram, from_log_spec
+    from ..generate import DEFAULT_ITERS, DEFAULT_PHASE, Sampler
+    from ..phase import reconstruct, spectral_convergence
+
+    sampler = Sampler.from_run(run)
+    features, stft = sampler.spec.features, sampler.stft
+    listing = list_source(real_source)
+    listing.entries = [e for e in listing.entries if e.label in classes]
+    clips, labels, _, _ = decode_clips(
+        listing, features.sample_rate, features.clip_samples, sampler.spec.train.crop, False
+    )
+    labels_arr = np.asarray(labels)
+    spectrogram = Spectrogram(features)
+    out = {}
+    for name in classes:
+        if name not in sampler.classes:
+            raise DataError(f"class '{name}' is not one the run '{run}' was trained on")
+        z = sampler.latents(name, n, seed=0)
+        log_spec = sampler.log_spec(z, torch.full((n,), sampler.label(name), dtype=torch.long))
+        magnitude = from_log_spec(log_spec, sampler.spec.max_value)
+        with torch.inference_mode():
+            audio = reconstruct(magnitude, stft, DEFAULT_PHASE, DEFAULT_ITERS)
+            generated_sc = spectral_convergence(magnitude, audio, stft)
+            index = np.flatnonzero(labels_arr == listing.classes.index(name))[:n]
+            real_audio = torch.from_numpy(np.stack([clips[i] for i in index]))
+            real_mag = spectrogram.magnitude(real_audio)
+            real_rebuilt = reconstruct(real_mag, stft, DEFAULT_PHASE, DEFAULT_ITERS)
+            real_sc = spectral_convergence(real_mag, real_rebuilt, stft)
+        out[name] = {
+            "phase_sc": float(generated_sc.mean()),
+            "phase_sc_real": float(real_sc.mean()),
+        }
+    return out
+
+
+def vggish_figures(
+    model, real: ClipSet, generated: ClipSet, names: list[str], rate: int, seed: int = 0
+) -> dict[str, dict[str, float | None]]:
+    """FAD with VGGish (DCASE 2023 Task 7's measure): per class and overall, the Frechet
+    distance between all real and all generated VGGish frame embeddings, next to the same
+    distance between two halves of the real clips."""
+    from .vggish import vggish_embeddings
+
+    def per_clip(clips: ClipSet) -> list[np.ndarray]:
+        return [vggish_embeddings(model, [clip], rate) for clip in clips.audio]
+
+    real_emb, gen_emb = per_clip(real), per_clip(generated)
+    rng = np.random.default_rng(seed)
+
+    def figures(r: np.ndarray, g: np.ndarray) -> dict[str, float | None]:
+        stack = np.concatenate
+        if len(r) < 4 or len(g) < 2:
+            return {"fad_vggish": None, "fad_vggish_real": None}
+        a, b = _halves(len(r), rng, real.labels[r])
+        return {
+            "fad_vggish": metrics.frechet_distance(
+                stack([real_emb[i] for i in r]), stack([gen_emb[i] for i in g])
+            ),
+            "fad_vggish_real": metrics.frechet_distance(
+                stack([real_emb[i] for i in r[a]]), stack([real_emb[i] for i in r[b]])
+            ),
+        }
+
+    out = {name: figures(real.of(name), generated.of(name)) for name in names}
+    out["overall"] = figures(np.arange(len(real.labels)), np.arange(len(generated.labels)))
+    return out
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    real: ClipSet
+    generated: ClipSet
+    real_outputs: JudgeOutputs
+    generated_outputs: JudgeOutputs
+    judge: Judge
+    closest: list[dict]
+
+
+def evaluate(
+    real_source: str | Path,
+    generated_dir: str | Path,
+    judge: Judge | None = None,
+    run: str | Path | None = None,
+    classes: list[str] | None = None,
+    crop: str | None = None,
+    seed: int = 0,
+    vggish=None,
+    progress: bool = True,
+    log=_stderr,
+) -> Evaluation:
+    """Compare generated clips with real ones; train a judge on the real data when none is given
+    (it is returned, so callers can save it). `vggish`: a loaded VGGish model adds FAD."""
+    real_listing = list_source(real_source)
+    if not real_listing.classes:
+        raise DataError(
+            f"no class sub-folders in '{real_listing.source}'; give the real data as "
+            "one sub-folder per class"
+        )
+    gen_listing = generated_listing(generated_dir)
+    names = match_classes(real_listing, gen_listing, classes)
+    if crop is None:
+        crop = _run_crop(run) if run else "start"
+    if judge is None:
+        # listen to what was generated: the judge learns at the generated clips' length
+        config = JudgeConfig(clip_samples=clip_length(gen_listing, JudgeConfig.sample_rate))
+        if log:
+            log(
+                f"training a classifier on '{real_listing.source}' (pass --classifier to reuse one)"
+            )
+        all_real = load_clip_set(real_listing, real_listing.classes, config, crop, "real", progress)
+        judge = train_judge(
+            all_real.audio,
+            all_real.labels,
+            all_real.classes,
+            config,
+            seed=seed,
+            progress=progress,
+        )
+        judge.meta.update({"source": str(real_listing.source), "crop": crop})
+    unknown = [name for name in names if name not in judge.classes]
+    if unknown:
+        raise DataError(
+            f"the classifier does not know class '{unknown[0]}' (it knows: "
+            f"{', '.join(judge.classes)}); train one on this data with: sfxgan classifier train"
+        )
+    real = load_clip_set(real_listing, names, judge.config, crop, "real", progress)
+    generated = load_clip_set(gen_listing, names, judge.config, "start", "generated", progress)
+    real_out, gen_out = judge.outputs(real.audio), judge.outputs(generated.audio)
+    # Both sides through Griffin-Lim resynthesis for the near-copy search: a generator that
+    # reproduces a training clip can only give it back through phase reconstruction (measured:
+    # without this, resynthesised copies of the real clips were flagged 0-1 % of the time).
+    clip, rate = judge.config.clip_samples, judge.config.sample_rate
+    real_rs = judge.outputs(resynthesised(prepare(real.audio, clip), rate))
+    gen_rs = judge.outputs(resynthesised(prepare(generated.audio, clip), rate))
+    real_copy, gen_copy = _flat(real_rs.log_mel), _flat(gen_rs.log_mel)
+
+    judge_label = {name: judge.classes.index(name) for name in names}
+    per_class, memos = {}, {}
+    for name in names:
+        r, g = real.of(name), generated.of(name)
+        n_bins = max(2, min(10, len(r) // 8))
+        per_class[name], memos[name] = group_metrics(
+            _subset(real_out, r),
+            _subset(gen_out, g),
+            real_copy[r],
+            gen_copy[g],
+            judge_label[name],
+            n_bins,
+            seed,
+            real_resynthesised=real_rs.embeddings[r],
+        )
+    overall, _ = group_metrics(
+        real_out,
+        gen_out,
+        real_copy,
+        gen_copy,
+        None,
+        max(2, min(50, len(real.labels) // 8)),
+        seed,
+        real.labels,
+        real_rs.embeddings,
+    )
+    # class fit over everything: each generated clip judged against the class it was asked for
+    wanted = np.array([judge_label[name] for name in np.array(names)[generated.labels]])
+    overall["class_fit"] = float(np.mean(gen_out.probs.argmax(axis=1) == wanted))
+    n_splits = max(1, min(10, len(generated.labels) // 50))
+    overall["inception_score"], overall["inception_score_std"] = metrics.inception_score(
+        gen_out.probs, n_splits
+    )
+    overall["inception_score_real"], _ = metrics.inception_score(real_out.probs, n_splits)
+
+    if run is not None:
+        phase = phase_consistency(run, names, real_source)
+        for name in names:
+            per_class[name].update(phase[name])
+        for key in ("phase_sc", "phase_sc_real"):
+            overall[key] = float(np.mean([phase[name][key] for name in names]))
+
+    if vggish is not None:
+        fad = vggish_figures(vggish, real, generated, names, judge.config.sample_rate, seed)
+        for name in names:
+            per_class[name].update(fad[name])
+        overall.update(fad["overall"])
+
+    closest = _closest_pairs(memos, real, generated)
+    result = {
+        "real": str(real.source),
+        "generated": str(generated.source),
+        "run": str(run) if run else None,
+        "classes": names,
+        "classifier": {
+            "held_out_accuracy": judge.accuracy,
+            "classes": judge.classes,
+            "sample_rate": judge.config.sample_rate,
+            "clip_samples": judge.config.clip_samples,
+            **{k: judge.meta[k] for k in ("n_train", "n_held_out", "source") if k in judge.meta},
+        },
+        "settings": {
+            "crop": crop,
+            "seed": seed,
+            "splits": N_SPLITS,
+            "memorisation_quantile": MEMORISATION_QUANTILE,
+        },
+        "per_class": per_class,
+        "overall": overall,
+        "closest_pairs": closest,
+        "skipped": [f"{s.path}: {s.reason}" for s in real.skipped + generated.skipped],
+    }
+    return Evaluation(_clean(result), real, generated, real_out, gen_out, judge, closest)
+
+
+def _run_crop(run: str | Path) -> str:
+    from ..checkpoint import RunSpec, load_checkpoint
+
+    return RunSpec.from_dict(load_checkpoint(Path(run))["config"]).train.crop
+
+
+def _closest_pairs(
+    memos: dict[str, metrics.Memorisation | None], real: ClipSet, generated: ClipSet, top: int = 8
+) -> list[dict]:
+    """The generated clips nearest to a real clip (log-mel distance), nearest first."""
+    pairs = []
+    for name, memo in memos.items():
+        if memo is None:
+            continue
+        gen_index, real_index = generated.of(name), real.of(name)
+        for i, (distance, nearest) in enumerate(zip(memo.distances, memo.nearest, strict=True)):
+            pairs.append(
+                {
+                    "class": name,
+                    "generated": generated.paths[gen_index[i]],
+                    "real": real.paths[real_index[nearest]],
+                    "distance": float(distance),
+                    "threshold": float(memo.threshold),
+                    "near_copy": bool(memo.flagged[i]),
+                }
+            )
+    pairs.sort(key=lambda p: p["distance"] / max(p["threshold"], 1e-12))
+    return pairs[:top]
+
+
+def _clean(value):
+    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
