@@ -18,13 +18,16 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: install
-	rm -rf $(DEMO)/run $(DEMO)/sounds
+	rm -rf $(DEMO)/run $(DEMO)/sounds $(DEMO)/report
 	$(BIN)/sfxgan demo-data $(DEMO)/data --per-class 40 --seed 0
 	$(BIN)/sfxgan train $(DEMO)/data --out $(DEMO)/run --preset tiny
-	$(BIN)/sfxgan generate $(DEMO)/run --out $(DEMO)/sounds --per-class 5 --png
+	$(BIN)/sfxgan generate $(DEMO)/run --out $(DEMO)/sounds --per-class 20 --png
+	$(BIN)/sfxgan evaluate --real $(DEMO)/data --generated $(DEMO)/sounds --run $(DEMO)/run \
+		--out $(DEMO)/report
 	@echo
 	@echo "Generated sounds (WAV + spectrogram PNG per clip): $(DEMO)/sounds/<class>/"
 	@echo "Training previews and loss curves:                 $(DEMO)/run/previews/"
+	@echo "Quality, diversity and memorisation report:        $(DEMO)/report/report.html"
 
 test: install
 	$(BIN)/python -m pytest

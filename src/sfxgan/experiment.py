@@ -1,0 +1,316 @@
+"""`sfxgan experiment compare`: the paper's comparison, measured.
+
+For every reconstruction-loss weight w and seed: train with the same preset, step budget and seed,
+generate as many clips per class as the real data has, and evaluate them with one shared judge.
+The table gives, per weight, the mean and spread (sample standard deviation) over seeds.
+
+OUT/
+    classifier.pt                  the judge, trained once on DATA
+    runs/w=<w>-seed=<s>/           each run folder, with generated/ and evaluation/ inside
+    results.md, results.csv, results.json, results.png
+
+Everything is resumable: a finished run or evaluation is kept, an unfinished one is resumed, so
+the same command continues after an interruption (Ctrl-C saves the training run in progress).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import get_preset
+from .errors import ConfigError, SfxganError
+
+# (metrics key, column header, better): the overall figures compared across weights
+COMPARED = [
+    ("class_fit", "class fit", "higher"),
+    ("inception_score", "IS", "higher"),
+    ("fd", "FD", "lower"),
+    ("kid", "KID", "lower"),
+    ("ndb_k", "NDB/K", "lower"),
+    ("diversity", "diversity", "near 1"),
+    ("memorisation", "near copies", "lower"),
+    ("phase_sc", "phase SC", "lower"),
+]
+FLOORS = {
+    "fd": "fd_real",
+    "kid": "kid_real",
+    "ndb_k": "ndb_k_real",
+    "memorisation": "memorisation_real",
+    "phase_sc": "phase_sc_real",
+}
+
+# the reference figures printed under the table
+REFERENCES = [
+    ("FD between real halves", "fd_real"),
+    ("FD of Griffin-Lim resynthesised real clips", "fd_resynth"),
+    ("KID between real halves", "kid_real"),
+    ("NDB/K between real halves", "ndb_k_real"),
+    ("near copies among real clips", "memorisation_real"),
+    ("phase SC of real clips", "phase_sc_real"),
+]
+
+
+@dataclass(frozen=True)
+class Trial:
+    weight: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"w={self.weight:g}-seed={self.seed}"
+
+
+def parse_floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{what} must be comma-separated numbers, got '{text}'") from None
+    if not values or any(v < 0 for v in values):
+        raise ConfigError(f"--{what} needs one or more numbers >= 0, got '{text}'")
+    return values
+
+
+def parse_ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{what} must be comma-separated integers, got '{text}'") from None
+    if not values:
+        raise ConfigError(f"--{what} needs at least one integer")
+    return values
+
+
+def _run_step(run: Path) -> int:
+    """The step of a run's latest checkpoint, 0 when there is none."""
+    from .checkpoint import find_checkpoint, load_checkpoint
+
+    try:
+        return int(load_checkpoint(find_checkpoint(run))["step"])
+    except SfxganError:
+        return 0
+
+
+def compare(
+    data: str | Path,
+    out: str | Path,
+    weights: list[float],
+    seeds: list[int],
+    steps: int,
+    preset: str = "tiny",
+    per_class: int | None = None,
+    settings: dict | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train, generate and evaluate every (weight, seed); write the tables. Returns results."""
+    from .data import list_source
+    from .evaluate.evaluation import evaluate
+    from .evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
+    from .evaluate.report import write_report
+    from .generate import Sampler, generate_to_folder
+    from .train import train
+
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    features = get_preset(preset).features
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    listing = list_source(data)
+    if per_class is None:
+        counts = [sum(e.label == c for e in listing.entries) for c in listing.classes]
+        per_class = max(2, min(counts)) if counts else 2
+
+    judge_path = out / "classifier.pt"
+    if judge_path.is_file():
+        judge = Judge.load(judge_path)
+    else:
+        log(f"training the judge on {data}")
+        config = JudgeConfig(
+            clip_samples=round(
+                features.clip_samples * JudgeConfig.sample_rate / features.sample_rate
+            )
+        )
+        judge = train_judge_on_folder(data, config, seed=0, progress=progress)
+        judge.save(judge_path)
+    log(f"judge held-out accuracy {100 * (judge.accuracy or 0):.1f} %")
+
+    trials = [Trial(w, s) for w in weights for s in seeds]
+    rows = []
+    for i, trial in enumerate(trials, start=1):
+        run = out / "runs" / trial.name
+        metrics_path = run / "evaluation" / "metrics.json"
+        if not metrics_path.is_file():
+            step = _run_step(run)
+            if step < steps:
+                log(f"[{i}/{len(trials)}] training {trial.name} ({steps} steps)")
+                result = train(
+                    data,
+                    run,
+                    preset,
+                    {
+                        **(settings or {}),
+                        "steps": steps,
+                        "recon_weight": trial.weight,
+                        "seed": trial.seed,
+                    },
+                    resume=step > 0,
+                    progress=progress,
+                )
+                if result.interrupted:
+                    raise KeyboardInterrupt
+                (run / "train_seconds.txt").write_text(f"{result.seconds:.1f}\n")
+            log(f"[{i}/{len(trials)}] generating and evaluating {trial.name}")
+            sampler = Sampler.from_run(run)
+            generated = run / "generated"
+            generate_to_folder(
+                sampler, generated, per_class, None, trial.seed, "fast-griffin-lim", 32, False
+            )
+            evaluation = evaluate(data, generated, judge=judge, run=run, progress=False, log=None)
+            write_report(evaluation, run / "evaluation", run=run)
+        overall = json.loads(metrics_path.read_text())["overall"]
+        seconds_file = run / "train_seconds.txt"
+        train_seconds = float(seconds_file.read_text()) if seconds_file.is_file() else None
+        rows.append(
+            {"weight": trial.weight, "seed": trial.seed, "train_seconds": train_seconds, **overall}
+        )
+    results = summarise(rows, weights)
+    write_results(
+        out,
+        rows,
+        results,
+        judge.accuracy,
+        dict(data=str(data), preset=preset, steps=steps, seeds=seeds, per_class=per_class),
+    )
+    return results
+
+
+def summarise(rows: list[dict], weights: list[float]) -> dict:
+    """Per weight and compared figure: mean, sample std over seeds, and the seeds' values."""
+    summary = {}
+    keys = [k for k, _, _ in COMPARED] + [k for _, k in REFERENCES] + ["train_seconds"]
+    for weight in weights:
+        group = [r for r in rows if r["weight"] == weight]
+        summary[f"{weight:g}"] = {}
+        for key in keys:
+            values = [r[key] for r in group if r.get(key) is not None]
+            if not values:
+                continue
+            summary[f"{weight:g}"][key] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "values": values,
+            }
+    return summary
+
+
+def _cell(stats: dict | None, key: str) -> str:
+    if stats is None:
+        return "n/a"
+    scale, unit = (100, " %") if key in ("class_fit", "memorisation") else (1, "")
+    digits = 3 if key == "kid" else 2
+    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}{unit}"
+
+
+def table_markdown(results: dict) -> str:
+    headers = ["w"] + [f"{h} ({better})" for _, h, better in COMPARED] + ["train s"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---:|" * len(headers)]
+    for weight, stats in results.items():
+        cells = [weight] + [_cell(stats.get(k), k) for k, _, _ in COMPARED]
+        seconds = stats.get("train_seconds")
+        cells.append(f"{seconds['mean']:.0f}" if seconds else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    floors = []
+    for label, key in REFERENCES:
+        values = [s[key]["mean"] for s in results.values() if key in s]
+        if values:
+            shown = (
+                f"{100 * np.mean(values):.1f} %"
+                if key == "memorisation_real"
+                else (f"{np.mean(values):.3f}")
+            )
+            floors.append(f"{label} {shown}")
+    if floors:
+        lines += ["", "Reference figures of the real data: " + "; ".join(floors) + "."]
+    return "\n".join(lines)
+
+
+def write_results(out: Path, rows: list[dict], results: dict, judge_accuracy, setup: dict) -> None:
+    fields = (
+        ["weight", "seed", "train_seconds"]
+        + [k for k, _, _ in COMPARED]
+        + [k for _, k in REFERENCES]
+    )
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "setup": setup,
+                "judge_held_out_accuracy": judge_accuracy,
+                "summary": results,
+                "runs": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    text = [
+        "# sfxgan experiment compare",
+        "",
+        f"Data `{setup['data']}`, preset `{setup['preset']}`, {setup['steps']} steps, seeds "
+        f"{', '.join(map(str, setup['seeds']))}, {setup['per_class']} generated clips per class; "
+        f"judge held-out accuracy {100 * (judge_accuracy or 0):.1f} %. Mean ± standard deviation "
+        "over seeds of the overall figures.",
+        "",
+        table_markdown(results),
+        "",
+        "![results](results.png)",
+    ]
+    (out / "results.md").write_text("\n".join(text) + "\n")
+    plot_results(out / "results.png", results)
+
+
+def plot_results(path: Path, results: dict) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights = list(results)
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.1, top=0.92, wspace=0.3, hspace=0.45)
+    x = np.arange(len(weights))
+    for ax, (key, header, better) in zip(axes.flat, COMPARED, strict=True):
+        stats = [results[w].get(key) for w in weights]
+        shown = [(i, s) for i, s in enumerate(stats) if s is not None]
+        if shown:
+            xs = [x[i] for i, _ in shown]
+            ax.errorbar(
+                xs,
+                [s["mean"] for _, s in shown],
+                yerr=[s["std"] for _, s in shown],
+                marker="o",
+                capsize=4,
+            )
+            for i, s in shown:
+                ax.scatter([x[i]] * len(s["values"]), s["values"], s=10, color="grey", zorder=3)
+        floor = FLOORS.get(key)
+        floors = [results[w][floor]["mean"] for w in weights if floor in results[w]]
+        if floors:
+            ax.axhline(float(np.mean(floors)), color="tab:green", ls="--", lw=1, label="real data")
+            ax.legend(fontsize=7)
+        ax.set_xticks(x, weights)
+        ax.set_xlabel("reconstruction weight w", fontsize=8)
+        ax.set_title(f"{header} ({better} is better)", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
