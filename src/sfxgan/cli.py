@@ -254,7 +254,13 @@ def cmd_classifier_train(args: argparse.Namespace) -> int:
     per_class = ", ".join(f"{k} {100 * v:.0f} %" for k, v in meta["per_class_accuracy"].items())
     print(
         f"classifier: held-out accuracy {100 * meta['accuracy']:.1f} % on {meta['n_held_out']} "
-        f"clips ({per_class}); trained on {meta['n_train']} clips in "
+        f"clips ({per_class}"
+        + (
+            f"; {100 * meta['accuracy_resynthesised']:.1f} % after Griffin-Lim resynthesis"
+            if meta.get("accuracy_resynthesised") is not None
+            else ""
+        )
+        + f"); trained on {meta['n_train']} clips in "
         f"{time.perf_counter() - start:.0f} s"
     )
     print(f"saved {out} (and {out.with_suffix('.json')})")

@@ -37,13 +37,6 @@ COMPARED = [
     ("memorisation", "near copies", "lower"),
     ("phase_sc", "phase SC", "lower"),
 ]
-FLOORS = {
-    "fd": "fd_real",
-    "kid": "kid_real",
-    "ndb_k": "ndb_k_real",
-    "memorisation": "memorisation_real",
-    "phase_sc": "phase_sc_real",
-}
 
 # the reference figures printed under the table
 REFERENCES = [
@@ -284,6 +277,8 @@ def plot_results(path: Path, results: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .evaluate.report import FLOORS
+
     weights = list(results)
     fig, axes = plt.subplots(2, 4, figsize=(14, 6))
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.1, top=0.92, wspace=0.3, hspace=0.45)
@@ -302,11 +297,22 @@ def plot_results(path: Path, results: dict) -> Path:
             )
             for i, s in shown:
                 ax.scatter([x[i]] * len(s["values"]), s["values"], s=10, color="grey", zorder=3)
-        floor = FLOORS.get(key)
-        floors = [results[w][floor]["mean"] for w in weights if floor in results[w]]
-        if floors:
-            ax.axhline(float(np.mean(floors)), color="tab:green", ls="--", lw=1, label="real data")
-            ax.legend(fontsize=7)
+        lines = [(FLOORS.get(key), "real data", "tab:green")]
+        if key == "fd":
+            lines.append(("fd_resynth", "real via Griffin-Lim", "tab:orange"))
+        drawn = [v for _, s in shown for v in s["values"]]
+        drawn += [s["mean"] + sign * s["std"] for _, s in shown for sign in (-1, 1)]
+        for floor, label, colour in lines:
+            floors = [results[w][floor]["mean"] for w in weights if floor in results[w]]
+            if floors:
+                level = float(np.mean(floors))
+                ax.axhline(level, color=colour, ls="--", lw=1, label=label)
+                drawn.append(level)
+                ax.legend(fontsize=7)
+        if drawn:  # keep the reference lines in view
+            low, high = min(drawn), max(drawn)
+            pad = 0.08 * (high - low) or 0.05 * max(abs(high), 1e-3)
+            ax.set_ylim(low - pad, high + pad)
         ax.set_xticks(x, weights)
         ax.set_xlabel("reconstruction weight w", fontsize=8)
         ax.set_title(f"{header} ({better} is better)", fontsize=9)

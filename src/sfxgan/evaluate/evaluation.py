@@ -56,6 +56,8 @@ def generated_listing(folder: str | Path) -> Listing:
             f"sfxgan generate RUN --out {folder}"
         )
     listing = scan_folder(folder)
+    # generate --png writes a picture beside every clip: not worth a "skipped" line each
+    listing.skipped = [s for s in listing.skipped if s.path.suffix.lower() != ".png"]
     counts = {name: 0 for name in listing.classes}
     for entry in listing.entries:
         counts[entry.label] += 1
@@ -488,6 +490,7 @@ def evaluate(
         "classes": names,
         "classifier": {
             "held_out_accuracy": judge.accuracy,
+            "held_out_accuracy_resynthesised": judge.meta.get("accuracy_resynthesised"),
             "classes": judge.classes,
             "sample_rate": judge.config.sample_rate,
             "clip_samples": judge.config.clip_samples,

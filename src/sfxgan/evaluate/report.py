@@ -254,8 +254,13 @@ def _summary_lines(result: dict) -> list[str]:
         f"Real data: `{result['real']}`; generated clips: `{result['generated']}`"
         + (f"; run: `{result['run']}`" if result.get("run") else ""),
         f"Judge: a CNN trained on the real data, held-out accuracy "
-        f"{100 * (judge['held_out_accuracy'] or 0):.1f} % ({judge.get('n_held_out', '?')} clips), "
-        f"listening to {judge['clip_samples'] / judge['sample_rate']:.3f} s at "
+        f"{100 * (judge['held_out_accuracy'] or 0):.1f} % ({judge.get('n_held_out', '?')} clips"
+        + (
+            f"; {100 * judge['held_out_accuracy_resynthesised']:.1f} % after Griffin-Lim), "
+            if judge.get("held_out_accuracy_resynthesised") is not None
+            else "), "
+        )
+        + f"listening to {judge['clip_samples'] / judge['sample_rate']:.3f} s at "
         f"{judge['sample_rate']} Hz.",
         f"Inception Score with the judge: {overall['inception_score']:.2f} "
         f"(real clips: {overall['inception_score_real']:.2f}; at most {len(judge['classes'])}, "
