@@ -344,6 +344,20 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import default_plan, format_tables, run_bench, write_json
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr)
+
+    result = run_bench(default_plan(quick=args.quick), log=log)
+    print(format_tables(result))
+    path = write_json(result, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sfxgan", description="Conditional sound-effect generation with a regularized WGAN."
@@ -507,6 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_experiment_compare)
+
+    p = sub.add_parser(
+        "bench",
+        help="training and generation throughput, Griffin-Lim cost, FLOPs and the CPU's peak",
+        description="Time training steps, generation and Griffin-Lim (medians after a warm-up), "
+        "count FLOPs and measure the matrix-product peak; print tables and write JSON.",
+    )
+    p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON results file")
+    p.add_argument("--quick", action="store_true", help="a short run (tiny only) for checks")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,389 @@
+"""`sfxgan bench`: training and generation throughput, Griffin-Lim cost, FLOPs and the machine's
+matrix-product peak, so that every speed figure has a limit next to it.
+
+Each figure is the median of several timed runs after an untimed warm-up. Training is timed on
+synthetic clips (speed does not depend on what the clips hold) with freshly initialised networks,
+one step = n_critic critic updates + one generator update, as in `sfxgan train`. Each preset runs
+in its own process, so its peak resident memory is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import get_preset
+
+# The reference implementation (TensorFlow, 2-core machine), from the issue that set the targets.
+REFERENCE = {
+    "train_paper16k_b4_samples_per_s": 1.3,  # 3.0 s per step at batch 4
+    "train_paper16k_b16_samples_per_s": 2.2,  # 7.4 s per step at batch 16
+    "generate_paper16k_clips_per_s": 21.0,  # generator + 50 Griffin-Lim iterations
+}
+
+
+@dataclass
+class TrainCase:
+    preset: str
+    batch: int
+    recon: bool
+    steps: int = 2  # timed steps (the median is reported)
+    warmup: int = 1  # untimed steps first (allocator and oneDNN primitive caches)
+    count_flops: bool = True  # the count does not depend on the loss: count once per preset
+
+    @property
+    def name(self) -> str:
+        return f"{self.preset} b{self.batch} {'recon' if self.recon else 'no recon'}"
+
+
+@dataclass
+class BenchPlan:
+    train: list[TrainCase] = field(default_factory=list)
+    generate_presets: list[str] = field(default_factory=lambda: ["tiny", "paper-16k"])
+    gl_iters: tuple[int, ...] = (8, 16, 32, 50)
+    repeats: int = 3
+
+
+def default_plan(quick: bool = False) -> BenchPlan:
+    """The default fits in 10 minutes on 2 cores; `quick` (for tests) in well under one."""
+    if quick:
+        return BenchPlan(
+            train=[TrainCase("tiny", 4, True, 1), TrainCase("tiny", 4, False, 1)],
+            generate_presets=["tiny"],
+            gl_iters=(8, 16),
+            repeats=2,
+        )
+    return BenchPlan(
+        train=[
+            TrainCase("tiny", 16, True, 3),
+            TrainCase("tiny", 16, False, 3, count_flops=False),
+            TrainCase("paper-16k", 4, True, 2, count_flops=False),
+            TrainCase("paper-16k", 16, True, 1),
+            TrainCase("paper-16k", 16, False, 1, count_flops=False),
+            # one step of about 100 s: a warm-up would add little but another 100 s; this case
+            # is there for the memory peak and the FLOP rate of the large model
+            TrainCase("paper-64k", 4, True, 1, warmup=0),
+        ],
+        repeats=2,
+    )
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# --- the machine -------------------------------------------------------------------------------
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu in ("", platform.machine()):
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "avx512f": "avx512f" in flags,
+    }
+
+
+def matmul_peak(dtype: torch.dtype, repeats: int = 3, budget_s: float = 1.0) -> float:
+    """GFLOP/s of a square matrix product in `dtype`, with the size grown until one product
+    takes about a tenth of `budget_s` (large enough to reach the kernel's steady state)."""
+    n = 256
+    while True:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        seconds = median_time(lambda a=a, b=b: a @ b, 1)
+        if seconds > budget_s / 10 or n >= 4096:
+            break
+        n *= 2
+    seconds = median_time(lambda: a @ b, repeats)
+    return 2 * n**3 / seconds / 1e9
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+def synthetic_trainer(case: TrainCase, n_critic: int = 1):
+    """A Trainer on random decaying noise bursts with the preset's shapes and loss settings."""
+    from .checkpoint import RunSpec
+    from .data import SoundDataset
+    from .features import Spectrogram, to_log_spec
+    from .train import Trainer
+
+    preset = get_preset(case.preset)
+    features = preset.features
+    train = preset.train.replace(
+        batch_size=case.batch,
+        n_critic=n_critic,
+        recon_weight=preset.train.recon_weight if case.recon else 0.0,
+        device="cpu",
+    )
+    n_clips = 2 * case.batch
+    rng = np.random.default_rng(0)
+    decay = np.exp(-np.linspace(0, 8, features.clip_samples))
+    audio = (rng.standard_normal((n_clips, features.clip_samples)) * 0.3 * decay).astype(np.float32)
+    magnitude = Spectrogram(features).magnitude(torch.from_numpy(audio))
+    max_value = float(magnitude.max())
+    log_spec = to_log_spec(magnitude, max_value).numpy().astype(np.float16)
+    classes = [f"class{i}" for i in range(5)]
+    labels = np.arange(n_clips) % len(classes)
+    dataset = SoundDataset(
+        audio, log_spec, labels, classes, [""] * n_clips, max_value, features, "start", Path(".")
+    )
+    spec = RunSpec(case.preset, features, preset.model, train, classes, max_value, "synthetic")
+    return Trainer(spec, dataset, torch.device("cpu"))
+
+
+def training_flops(case: TrainCase) -> float:
+    """FLOPs of one training step per sample, counted on a batch of 2: convolutions and matrix
+    products of the forward, backward and the gradient penalty's double backward, with the
+    formulas of `torch.utils.flop_counter` (the FFTs of Griffin-Lim have no formula there and
+    are not counted)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class CountFlops(TorchDispatchMode):
+        # FlopCounterMode itself tracks modules with backward hooks, which torch refuses inside
+        # the autograd.grad of the gradient penalty; the op-level count needs no module tracking.
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    trainer = synthetic_trainer(TrainCase(case.preset, 2, case.recon))
+    counter = CountFlops()
+    with counter:
+        trainer.train_step()
+    return counter.total / 2
+
+
+def _train_worker(case: TrainCase, queue) -> None:
+    try:
+        trainer = synthetic_trainer(case)
+        step_s = median_time(trainer.train_step, case.steps, case.warmup)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the count's run
+        flops = training_flops(case) if case.count_flops else None
+        queue.put(
+            {
+                "case": case.name,
+                "preset": case.preset,
+                "batch": case.batch,
+                "recon": case.recon,
+                "step_s": step_s,
+                "samples_per_s": case.batch / step_s,
+                "flops_per_sample": flops,
+                "peak_rss_mib": peak_kib / 1024,
+            }
+        )
+    except Exception as exc:  # reported in the table rather than losing the other figures
+        queue.put({"case": case.name, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def bench_training(case: TrainCase) -> dict:
+    """One case in a fresh process: its own memory peak, no warm caches from other presets."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_train_worker, args=(case, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+# --- generation and Griffin-Lim ------------------------------------------------------------------
+
+
+def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
+    """Clips/s of generator + phase reconstruction, batches of n, in inference mode."""
+    from .features import STFT, from_log_spec
+    from .models import Generator
+    from .phase import reconstruct
+
+    preset = get_preset(preset_name)
+    generator = Generator(preset.model, 5).eval()
+    stft = STFT(preset.features)
+    z = torch.randn(n, preset.model.latent_dim)
+    labels = torch.arange(n) % 5
+    with torch.inference_mode():
+        net_s = median_time(lambda: generator(z, labels), repeats)
+    rows = []
+    for phase, iters in (("griffin-lim", 50), ("fast-griffin-lim", 32), ("fast-griffin-lim", 16)):
+
+        @torch.inference_mode()
+        def run(phase: str = phase, iters: int = iters) -> None:
+            log_spec = generator(z, labels)[:, 0]
+            reconstruct(from_log_spec(log_spec, 10.0), stft, phase, iters)
+
+        seconds = median_time(run, repeats)
+        rows.append(
+            {
+                "preset": preset_name,
+                "phase": phase,
+                "iters": iters,
+                "clips_per_s": n / seconds,
+                "generator_clips_per_s": n / net_s,
+                "phase_share": max(0.0, 1 - net_s / seconds),
+            }
+        )
+    return rows
+
+
+def bench_griffin_lim(preset_name: str, iters: tuple[int, ...], repeats: int, n: int = 64):
+    from .features import STFT
+    from .phase import reconstruct
+
+    preset = get_preset(preset_name)
+    stft = STFT(preset.features)
+    magnitude = stft.magnitude(torch.randn(n, preset.features.clip_samples) * 0.1)
+    rows = []
+    for method in ("griffin-lim", "fast-griffin-lim"):
+        for n_iter in iters:
+            with torch.inference_mode():
+                seconds = median_time(
+                    lambda m=method, k=n_iter: reconstruct(magnitude, stft, m, k), repeats
+                )
+            rows.append(
+                {
+                    "preset": preset_name,
+                    "method": method,
+                    "iters": n_iter,
+                    "ms_per_clip": 1000 * seconds / n,
+                }
+            )
+    return rows
+
+
+# --- the whole bench -----------------------------------------------------------------------------
+
+
+def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
+    start = time.perf_counter()
+    result: dict = {"machine": machine_info(), "reference": REFERENCE}
+    log("matrix-product peak ...")
+    result["matmul_gflops"] = {
+        "fp32": matmul_peak(torch.float32, plan.repeats),
+        "bf16": matmul_peak(torch.bfloat16, plan.repeats),
+    }
+    result["training"] = []
+    for case in plan.train:
+        log(f"training {case.name} ...")
+        result["training"].append(bench_training(case))
+    counted = {
+        r["preset"]: r["flops_per_sample"] for r in result["training"] if r.get("flops_per_sample")
+    }
+    for row in result["training"]:
+        if "error" not in row:
+            row["flops_per_sample"] = counted.get(row["preset"])
+            flops = row["flops_per_sample"]
+            row["gflops_per_s"] = flops * row["samples_per_s"] / 1e9 if flops else None
+    result["generation"] = []
+    for name in plan.generate_presets:
+        log(f"generation {name} ...")
+        result["generation"] += bench_generation(name, plan.repeats)
+    log("Griffin-Lim ...")
+    result["griffin_lim"] = bench_griffin_lim("paper-16k", plan.gl_iters, plan.repeats)
+    result["ratios"] = ratios(result)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def ratios(result: dict) -> dict:
+    """Our figures over the reference's, where both exist."""
+    out = {}
+    for row in result["training"]:
+        if row.get("preset") == "paper-16k" and row.get("recon"):
+            key = f"train_paper16k_b{row['batch']}_samples_per_s"
+            if key in REFERENCE:
+                out[key] = row["samples_per_s"] / REFERENCE[key]
+    for row in result["generation"]:
+        if row["preset"] == "paper-16k" and row["phase"] == "griffin-lim" and row["iters"] == 50:
+            out["generate_paper16k_clips_per_s"] = (
+                row["clips_per_s"] / REFERENCE["generate_paper16k_clips_per_s"]
+            )
+    return out
+
+
+def format_tables(result: dict) -> str:
+    m, peak = result["machine"], result["matmul_gflops"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
+        f"torch {m['torch']}, AVX-512 BF16 {'yes' if m['avx512_bf16'] else 'no'}, "
+        f"AMX {'yes' if m['amx_bf16'] else 'no'}",
+        f"matrix-product peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s",
+        "",
+        "| training | step s | samples/s | GFLOP/sample | GFLOP/s | % of fp32 peak "
+        "| peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["training"]:
+        if "error" in row:
+            lines.append(f"| {row['case']} | failed: {row['error']} | | | | | |")
+            continue
+        flops, rate = row.get("flops_per_sample"), row.get("gflops_per_s")
+        lines.append(
+            f"| {row['case']} | {row['step_s']:.2f} | {row['samples_per_s']:.2f} | "
+            + (
+                f"{flops / 1e9:.1f} | {rate:.0f} | {100 * rate / peak['fp32']:.0f} | "
+                if rate
+                else "n/a | n/a | n/a | "
+            )
+            + f"{row['peak_rss_mib']:.0f} |"
+        )
+    lines += ["", "| generation (batch 64) | phase | clips/s | phase share |"]
+    lines += ["|---|---|---:|---:|"]
+    for row in result["generation"]:
+        lines.append(
+            f"| {row['preset']} | {row['phase']} {row['iters']} | {row['clips_per_s']:.1f} | "
+            f"{100 * row['phase_share']:.0f} % |"
+        )
+    lines += ["", "| Griffin-Lim (paper-16k, batch 64) | iterations | ms/clip |", "|---|---:|---:|"]
+    for row in result["griffin_lim"]:
+        lines.append(f"| {row['method']} | {row['iters']} | {row['ms_per_clip']:.2f} |")
+    if result["ratios"]:
+        lines += ["", "| against the reference | ours / reference |", "|---|---:|"]
+        for key, value in result["ratios"].items():
+            lines.append(f"| {key} ({REFERENCE[key]}) | {value:.2f}x |")
+    lines.append(f"\nbench took {result['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def write_json(result: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

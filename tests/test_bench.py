@@ -1,0 +1,43 @@
+"""`sfxgan bench --quick`: the tables and the JSON a user gets (figures are machine-dependent,
+so the checks are on structure and on relations that hold on any machine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sfxgan.bench import TrainCase, training_flops
+from tests.test_cli import sfxgan
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_tables_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = sfxgan("bench", "--quick", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "matrix-product peak" in result.stdout
+    assert "| tiny b4 recon |" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["matmul_gflops"]["fp32"] > 1
+    rows = {row["case"]: row for row in data["training"]}
+    assert set(rows) == {"tiny b4 recon", "tiny b4 no recon"}
+    for row in rows.values():
+        assert "error" not in row, row
+        assert row["samples_per_s"] == pytest.approx(4 / row["step_s"])
+        assert row["peak_rss_mib"] > 50  # a process that held torch and two networks
+        assert 0 < row["gflops_per_s"] < 10 * data["matmul_gflops"]["fp32"]
+    # the loss's Griffin-Lim makes a step slower, never faster (by a margin above timing noise)
+    assert rows["tiny b4 recon"]["step_s"] > 0.8 * rows["tiny b4 no recon"]["step_s"]
+    by_iters = {(r["method"], r["iters"]): r["ms_per_clip"] for r in data["griffin_lim"]}
+    assert by_iters[("griffin-lim", 16)] > by_iters[("griffin-lim", 8)]
+    assert {r["phase"] for r in data["generation"]} == {"griffin-lim", "fast-griffin-lim"}
+
+
+def test_training_flops_match_the_networks_forward_counts():
+    """A step (n_critic 1) costs at least the forward passes it runs: G three times (critic
+    step, generator step), D on real+fake, on interpolates and on fakes; tiny's forward costs
+    are 0.137 (G) and 0.162 (D) GFLOP per sample (counted when the networks landed)."""
+    per_sample = training_flops(TrainCase("tiny", 2, True))
+    forward_only = 2 * 0.137e9 + 4 * 0.162e9
+    assert forward_only < per_sample < 8 * forward_only
