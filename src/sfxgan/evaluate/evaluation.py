@@ -400,6 +400,7 @@ def evaluate(
     names = match_classes(real_listing, gen_listing, classes)
     if crop is None:
         crop = _run_crop(run) if run else "start"
+    all_real = None
     if judge is None:
         # listen to what was generated: the judge learns at the generated clips' length
         config = JudgeConfig(clip_samples=clip_length(gen_listing, JudgeConfig.sample_rate))
@@ -423,7 +424,10 @@ def evaluate(
             f"the classifier does not know class '{unknown[0]}' (it knows: "
             f"{', '.join(judge.classes)}); train one on this data with: sfxgan classifier train"
         )
-    real = load_clip_set(real_listing, names, judge.config, crop, "real", progress)
+    if all_real is not None and names == all_real.classes:
+        real = all_real  # decoded for the judge already, at its rate and length
+    else:
+        real = load_clip_set(real_listing, names, judge.config, crop, "real", progress)
     generated = load_clip_set(gen_listing, names, judge.config, "start", "generated", progress)
     real_out, gen_out = judge.outputs(real.audio), judge.outputs(generated.audio)
     # Both sides through Griffin-Lim resynthesis for the near-copy search: a generator that

@@ -269,6 +269,24 @@ def _summary_lines(result: dict) -> list[str]:
     return lines
 
 
+CLOSEST_HEADERS = ("class", "generated", "nearest real", "distance", "threshold", "near copy")
+
+
+def _closest_rows(result: dict) -> list[list[str]]:
+    """The closest generated/real pairs as table cells, for both report formats."""
+    return [
+        [
+            p["class"],
+            Path(p["generated"]).name,
+            Path(p["real"]).name,
+            f"{p['distance']:.1f}",
+            f"{p['threshold']:.1f}",
+            "yes" if p["near_copy"] else "no",
+        ]
+        for p in result["closest_pairs"]
+    ]
+
+
 def _write_markdown(path, result, headers, rows, glossary, spectrograms, has_losses) -> None:
     lines = ["# sfxgan evaluation", ""]
     lines += [f"- {line}" for line in _summary_lines(result)]
@@ -277,13 +295,8 @@ def _write_markdown(path, result, headers, rows, glossary, spectrograms, has_los
     lines += ["", "How to read it:", ""]
     lines += [f"- **{header}**: {text}." for header, text in glossary]
     lines += ["", "## Generated clips nearest to a real clip", ""]
-    lines += ["| class | generated | nearest real | distance | threshold | near copy |"]
-    lines += ["|---|---|---|---:|---:|---|"]
-    for p in result["closest_pairs"]:
-        lines.append(
-            f"| {p['class']} | {Path(p['generated']).name} | {Path(p['real']).name} | "
-            f"{p['distance']:.1f} | {p['threshold']:.1f} | {'yes' if p['near_copy'] else 'no'} |"
-        )
+    lines += ["| " + " | ".join(CLOSEST_HEADERS) + " |", "|---|---|---|---:|---:|---|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in _closest_rows(result)]
     lines += ["", "## Spectrograms", ""]
     lines += [f"![{name}]({rel})" for name, rel in spectrograms.items()]
     lines += ["", "## Embedding map", "", "![embedding](embedding.png)"]
@@ -313,22 +326,8 @@ def _write_html(path, result, headers, rows, glossary, spectrograms, audio, has_
     parts.append("</table><dl>")
     parts += [f"<dt>{e(h)}</dt><dd>{e(text)}.</dd>" for h, text in glossary]
     parts.append("</dl><h2>Generated clips nearest to a real clip</h2><table><tr>")
-    parts.append(
-        "".join(
-            f"<th>{h}</th>"
-            for h in ("class", "generated", "nearest real", "distance", "threshold", "near copy")
-        )
-        + "</tr>"
-    )
-    for p in result["closest_pairs"]:
-        cells = [
-            p["class"],
-            Path(p["generated"]).name,
-            Path(p["real"]).name,
-            f"{p['distance']:.1f}",
-            f"{p['threshold']:.1f}",
-            "yes" if p["near_copy"] else "no",
-        ]
+    parts.append("".join(f"<th>{h}</th>" for h in CLOSEST_HEADERS) + "</tr>")
+    for cells in _closest_rows(result):
         parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
     parts.append("</table><h2>Per class</h2>")
     for name, rel in spectrograms.items():
