@@ -9,7 +9,7 @@ import torch
 
 from sfxgan.config import PRESETS, FeatureConfig, get_preset
 from sfxgan.errors import ConfigError
-from sfxgan.features import STFT, Spectrogram, from_log_spec, to_log_spec
+from sfxgan.features import STFT, Frames, OverlapAdd, Spectrogram, from_log_spec, to_log_spec
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,38 @@ def test_cuda_matches_cpu():
     cpu = spectrogram.log_spec(audio, 5.0)
     gpu = spectrogram.log_spec(audio.cuda(), 5.0).cpu()
     assert torch.allclose(cpu, gpu, atol=1e-4)
+
+
+@pytest.mark.parametrize("win,hop", [(10, 4), (8, 4), (7, 3), (5, 5), (3, 5)])
+def test_overlap_add_matches_fold_and_framing_is_its_adjoint(win, hop):
+    """The fast overlap-add gives F.fold's result; both directions are twice differentiable
+    (gradcheck in float64), so Griffin-Lim inside the loss back-propagates exactly."""
+    n = 4
+    frames = torch.randn(2, n, win, dtype=torch.double, requires_grad=True)
+    fold = torch.nn.functional.fold(
+        frames.detach().transpose(1, 2), (1, (n - 1) * hop + win), (1, win), stride=(1, hop)
+    )
+    assert torch.allclose(OverlapAdd.apply(frames.detach(), hop), fold.reshape(2, -1))
+    audio = torch.randn(2, (n - 1) * hop + win, dtype=torch.double, requires_grad=True)
+    window = torch.rand(win, dtype=torch.double)
+    assert torch.autograd.gradcheck(lambda a: OverlapAdd.apply(a, hop), (frames,))
+    assert torch.autograd.gradgradcheck(lambda a: OverlapAdd.apply(a, hop), (frames,))
+    assert torch.autograd.gradcheck(lambda a: Frames.apply(a, win, hop, window), (audio,))
+    assert torch.autograd.gradgradcheck(lambda a: Frames.apply(a, win, hop, window), (audio,))
+    # <OLA(f), a> == <f, frames(a)>: the backward of one is the other
+    lhs = (OverlapAdd.apply(frames.detach(), hop) * audio.detach()).sum()
+    rhs = (frames.detach() * Frames.apply(audio.detach(), win, hop, None)).sum()
+    assert torch.allclose(lhs, rhs)
+
+
+def test_an_stft_first_used_in_inference_mode_still_trains():
+    """Generation (inference mode) and the reconstruction loss (autograd) may share one STFT:
+    its cached window and envelope must not be inference tensors."""
+    stft = STFT(get_preset("tiny").features)
+    audio = torch.randn(2, 4096)
+    with torch.inference_mode():
+        stft.inverse(stft(audio), 4096)
+    magnitude = stft.magnitude(audio).requires_grad_()
+    rebuilt = stft.inverse(magnitude.to(torch.complex64), 4096)
+    rebuilt.square().sum().backward()
+    assert magnitude.grad is not None and torch.isfinite(magnitude.grad).all()

@@ -229,27 +229,24 @@ def bench_training(case: TrainCase) -> dict:
 
 
 def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
-    """Clips/s of generator + phase reconstruction, batches of n, in inference mode."""
-    from .features import STFT, from_log_spec
+    """Clips/s of what `sfxgan generate` runs: the Sampler's generator batches, then its phase
+    reconstruction, for n clips, in inference mode (an untrained generator costs the same)."""
+    from .checkpoint import RunSpec
+    from .generate import Sampler
     from .models import Generator
-    from .phase import reconstruct
 
     preset = get_preset(preset_name)
-    generator = Generator(preset.model, 5).eval()
-    stft = STFT(preset.features)
+    classes = [f"class{i}" for i in range(5)]
+    spec = RunSpec(preset.name, preset.features, preset.model, preset.train, classes, 10.0, "")
+    sampler = Sampler(spec, Generator(preset.model, len(classes)), torch.device("cpu"))
     z = torch.randn(n, preset.model.latent_dim)
-    labels = torch.arange(n) % 5
-    with torch.inference_mode():
-        net_s = median_time(lambda: generator(z, labels), repeats)
+    labels = torch.arange(n) % len(classes)
+    net_s = median_time(lambda: sampler.log_spec(z, labels), repeats)
     rows = []
     for phase, iters in (("griffin-lim", 50), ("fast-griffin-lim", 32), ("fast-griffin-lim", 16)):
-
-        @torch.inference_mode()
-        def run(phase: str = phase, iters: int = iters) -> None:
-            log_spec = generator(z, labels)[:, 0]
-            reconstruct(from_log_spec(log_spec, 10.0), stft, phase, iters)
-
-        seconds = median_time(run, repeats)
+        seconds = median_time(
+            lambda p=phase, k=iters: sampler.to_audio(sampler.log_spec(z, labels), p, k), repeats
+        )
         rows.append(
             {
                 "preset": preset_name,

@@ -344,6 +344,27 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment_curves(args: argparse.Namespace) -> int:
+    from .experiment import curve_gaps, curves_markdown
+    from .plots import overlay_loss_curves
+    from .train import read_metrics
+
+    labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
+    if len(labels) != len(args.runs) or len(set(labels)) != len(labels):
+        raise SfxganError(
+            f"--labels needs {len(args.runs)} different names, one per run, separated by commas"
+        )
+    runs = {}
+    for label, run in zip(labels, args.runs, strict=True):
+        rows = read_metrics(run)
+        if not rows:
+            raise SfxganError(f"'{run}' has no metrics.csv; give training run folders")
+        runs[label] = rows
+    print(curves_markdown(curve_gaps(runs), labels[0]))
+    print(f"wrote {overlay_loss_curves(args.out, runs)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import default_plan, format_tables, run_bench, write_json
 
@@ -363,6 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sfxgan", description="Conditional sound-effect generation with a regularized WGAN."
     )
     parser.add_argument("--version", action="version", version=f"sfxgan {__version__}")
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads for torch (default: one per core); on a shared machine, the cores "
+        "that are free: more threads than free cores makes every step wait for the slowest",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -521,6 +549,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_experiment_compare)
+    e = esub.add_parser(
+        "curves",
+        help="overlay the loss curves of several runs and measure how far apart they are",
+        description="Plot the runs' loss curves in one figure and print, per metric, each run's "
+        "RMS gap to the first run. Compare a setting's gap with the gap between two seeds.",
+    )
+    e.add_argument("runs", nargs="+", help="training run folders (the first is the reference)")
+    e.add_argument("--out", required=True, type=Path, help="PNG file to write")
+    e.add_argument("--labels", help="names for the runs, comma-separated (default: folder names)")
+    e.set_defaults(func=cmd_experiment_curves)
 
     p = sub.add_parser(
         "bench",
@@ -537,6 +575,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except SfxganError as exc:

@@ -90,6 +90,9 @@ def _setting(default, help: str):
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything the training loop reads. Each field is also a command-line option
@@ -126,6 +129,11 @@ class TrainConfig:
     )
     crop: str = _setting("start", "which part of a long clip to keep: start or loudest")
     device: str = _setting("auto", "cuda, cpu, or auto (CUDA when present)")
+    precision: str = _setting(
+        "fp32",
+        "fp32, or bf16 mixed precision: the networks' matrix work in bfloat16, weights, losses "
+        "and Griffin-Lim in float32 (fast on GPUs and on CPUs with AVX-512 BF16 or AMX only)",
+    )
 
     def __post_init__(self) -> None:
         checks = [
@@ -140,6 +148,7 @@ class TrainConfig:
             ),
             (self.recon_normalize in ("batch", "clip"), "recon_normalize must be batch or clip"),
             (self.crop in ("start", "loudest"), "crop must be start or loudest"),
+            (self.precision in PRECISIONS, f"precision must be {' or '.join(PRECISIONS)}"),
             (
                 self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                 "device must be auto, cpu or cuda",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,3 +320,45 @@ def plot_results(path: Path, results: dict) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+# --- loss curves of several runs ------------------------------------------------------------------
+
+
+def curve_gaps(runs: Mapping[str, Sequence[dict]]) -> list[dict]:
+    """How far each run's loss curves lie from the first run's, per metric.
+
+    For each metric: the mean over the last fifth of the steps, and the RMS difference between
+    the running means of this run and the first one over the steps both logged. Comparing the
+    gap of a changed setting with the gap between two seeds tells whether a change is within
+    the noise of training.
+    """
+    from .plots import LOSS_PANELS, running_mean, smoothing_window
+
+    labels = list(runs)
+    first = {r["step"]: r for r in runs[labels[0]]}
+    rows = []
+    for key, title in LOSS_PANELS:
+        for label in labels:
+            mine = runs[label]
+            shared = [r for r in mine if r["step"] in first]
+            tail = np.array([r[key] for r in mine[-max(1, len(mine) // 5) :]], dtype=np.float64)
+            row = {"metric": title, "run": label, "tail_mean": float(tail.mean()), "gap": 0.0}
+            if label != labels[0] and shared:
+                k = smoothing_window(len(shared))
+                a = running_mean(np.array([r[key] for r in shared], dtype=np.float64), k)
+                b = running_mean(np.array([first[r["step"]][key] for r in shared]), k)
+                row["gap"] = float(np.sqrt(np.mean((a - b) ** 2)))
+            rows.append(row)
+    return rows
+
+
+def curves_markdown(rows: list[dict], first: str) -> str:
+    lines = [
+        f"| metric | run | mean, last fifth of steps | RMS gap to {first} (running means) |",
+        "|---|---|---:|---:|",
+    ]
+    for r in rows:
+        gap = "" if r["run"] == first else f"{r['gap']:.3g}"
+        lines.append(f"| {r['metric']} | {r['run']} | {r['tail_mean']:.4g} | {gap} |")
+    return "\n".join(lines)

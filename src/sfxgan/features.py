@@ -23,6 +23,54 @@ LOG_FLOOR = -10.0
 LOG_SCALE = 5.0
 
 
+def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """(batch, n, win) -> (batch, (n - 1) * hop + win): frame i added at sample i * hop.
+
+    Each frame is cut into r = ceil(win / hop) hop-long blocks; block k of frame i lands on
+    output block i + k, so r shifted additions of contiguous slices do it. Measured 4-7x faster
+    than `F.fold` (col2im) for Griffin-Lim's batches, whose time went to the overlap-add.
+    """
+    batch, n, win = frames.shape
+    r = math.ceil(win / hop)
+    blocks = F.pad(frames, (0, r * hop - win)).view(batch, n, r, hop)
+    out = frames.new_zeros(batch, n + r - 1, hop)
+    for k in range(r):
+        out[:, k : k + n] += blocks[:, :, k]
+    return out.view(batch, -1)[:, : (n - 1) * hop + win]
+
+
+class Frames(torch.autograd.Function):
+    """(batch, samples) -> (batch, n, win) frames `hop` apart, times `window` when given
+    (samples must equal (n - 1) * hop + win). The backward pass is the adjoint: window, then
+    overlap-add."""
+
+    @staticmethod
+    def forward(ctx, audio: torch.Tensor, win: int, hop: int, window: torch.Tensor | None):
+        ctx.hop, ctx.window = hop, window
+        frames = audio.unfold(-1, win, hop)  # a strided view: one pass makes it contiguous
+        return frames * window if window is not None else frames.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        if ctx.window is not None:
+            grad = grad * ctx.window
+        return OverlapAdd.apply(grad, ctx.hop), None, None, None
+
+
+class OverlapAdd(torch.autograd.Function):
+    """(batch, n, win) -> (batch, (n - 1) * hop + win); the backward pass is framing. The two
+    functions call each other in backward, so both stay twice differentiable."""
+
+    @staticmethod
+    def forward(ctx, frames: torch.Tensor, hop: int) -> torch.Tensor:
+        ctx.win, ctx.hop = frames.shape[-1], hop
+        return _overlap_add(frames, hop)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return Frames.apply(grad, ctx.win, ctx.hop, None), None
+
+
 class STFT:
     """Short-time Fourier transform with a matching least-squares inverse.
 
@@ -42,9 +90,12 @@ class STFT:
     def window(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = ("window", device, dtype)
         if key not in self._cache:
-            self._cache[key] = torch.hann_window(
-                self.win, periodic=True, device=device, dtype=dtype
-            )
+            # made outside inference mode: a cached inference tensor could not be used later
+            # in a computation autograd records (the reconstruction loss)
+            with torch.inference_mode(False):
+                self._cache[key] = torch.hann_window(
+                    self.win, periodic=True, device=device, dtype=dtype
+                )
         return self._cache[key]
 
     def n_frames(self, length: int) -> int:
@@ -58,9 +109,10 @@ class STFT:
         length = audio.shape[-1]
         n_frames = self.n_frames(length)
         audio = F.pad(audio, (0, self._padded_length(n_frames) - length))
-        frames = audio.unfold(-1, self.win, self.hop)  # (..., frames, win), a view
         window = self.window(audio.device, audio.dtype)
-        return torch.fft.rfft(frames * window, n=self.n_fft)
+        frames = Frames.apply(audio.reshape(-1, audio.shape[-1]), self.win, self.hop, window)
+        frames = frames.view(*audio.shape[:-1], n_frames, self.win)  # (..., frames, win)
+        return torch.fft.rfft(frames, n=self.n_fft)
 
     def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
         """Magnitude (not power) spectrogram: (..., samples) -> (..., frames, bins)."""
@@ -70,24 +122,18 @@ class STFT:
         """Sum of squared windows over the overlap-add, the denominator of the inverse."""
         key = ("envelope", n_frames, device, dtype)
         if key not in self._cache:
-            sq = self.window(device, dtype).square()
-            env = self._overlap_add(sq.expand(1, n_frames, self.win))[0]
-            # Samples no window covers (the first one, under a periodic Hann window) cannot be
-            # recovered; leave them at zero instead of dividing by ~0.
-            tiny = env.max() * 1e-6
-            self._cache[key] = torch.where(env > tiny, env, torch.full_like(env, math.inf))
+            with torch.inference_mode(False):  # see `window`
+                sq = self.window(device, dtype).square()
+                env = _overlap_add(sq.expand(1, n_frames, self.win), self.hop)[0]
+                # Samples no window covers (the first one, under a periodic Hann window) cannot
+                # be recovered; leave them at zero instead of dividing by ~0.
+                tiny = env.max() * 1e-6
+                self._cache[key] = torch.where(env > tiny, env, torch.full_like(env, math.inf))
         return self._cache[key]
 
     def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
         """(batch, frames, win) -> (batch, padded_length)."""
-        batch, n_frames, win = frames.shape
-        out = F.fold(
-            frames.transpose(1, 2),  # (batch, win, frames)
-            output_size=(1, self._padded_length(n_frames)),
-            kernel_size=(1, win),
-            stride=(1, self.hop),
-        )
-        return out.reshape(batch, -1)
+        return OverlapAdd.apply(frames, self.hop)
 
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Least-squares inverse STFT: (..., frames, bins) complex -> (..., length) real.

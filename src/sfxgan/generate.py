@@ -107,12 +107,7 @@ class Sampler:
         if phase not in PHASE_METHODS:
             raise SfxganError(f"unknown phase method '{phase}'; choose {', '.join(PHASE_METHODS)}")
         magnitude = from_log_spec(log_spec.to(self.device), self.spec.max_value)
-        audio = torch.cat(
-            [
-                reconstruct(magnitude[i : i + BATCH], self.stft, phase, n_iter)
-                for i in range(0, len(magnitude), BATCH)
-            ]
-        )
+        audio = reconstruct(magnitude, self.stft, phase, n_iter)
         return peak_normalize(audio) if normalize else audio
 
     def generate(

@@ -153,8 +153,14 @@ class Critic(nn.Module):
         for conv in self.convs:
             # not inplace: the gradient penalty differentiates through these activations twice
             x = F.leaky_relu(conv(x), LEAK)  # (B, C_i, T / 2^i, F / 2^i)
-        # flatten(1) follows the logical NCHW order whatever the memory format (a copy if needed)
-        return self.head(x.flatten(1)).squeeze(1)  # (B,)
+        # flatten(1) follows the logical NCHW order whatever the memory format (a copy if needed).
+        # The score stays in float32 under bf16 autocast: the Wasserstein estimate is a small
+        # difference of large scores, which bfloat16's 8-bit mantissa would round away.
+        x = x.flatten(1)
+        if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return self.head(x.float()).squeeze(1)  # (B,)
+        return self.head(x).squeeze(1)  # (B,)
 
 
 def _init_weights(module: nn.Module) -> None:

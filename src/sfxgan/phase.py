@@ -14,6 +14,9 @@ PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
 # Perraudin et al. (2013): momentum close to 1 converges much faster than plain Griffin-Lim.
 FAST_MOMENTUM = 0.99
 _EPS = 1e-16
+# Clips per Griffin-Lim call when reconstructing many: a batch whose spectra stay in cache.
+# Measured on paper-16k (2-core EPYC): see docs/benchmarks.md.
+PHASE_BATCH = 16
 
 
 def griffin_lim(
@@ -71,11 +74,20 @@ def reconstruct(
     n_iter: int = 32,
     length: int | None = None,
 ) -> torch.Tensor:
-    """Audio from a magnitude spectrogram by a named method (see PHASE_METHODS)."""
+    """Audio from magnitude spectrograms (..., frames, bins) by a named method (see
+    PHASE_METHODS), PHASE_BATCH clips at a time."""
     if method not in PHASE_METHODS:
         raise ValueError(f"unknown phase method {method!r}; choose one of {PHASE_METHODS}")
     momentum = FAST_MOMENTUM if method == "fast-griffin-lim" else 0.0
-    return griffin_lim(magnitude, stft, n_iter=n_iter, momentum=momentum, length=length)
+    lead = magnitude.shape[:-2]
+    clips = magnitude.reshape(-1, *magnitude.shape[-2:])
+    audio = torch.cat(
+        [
+            griffin_lim(chunk, stft, n_iter=n_iter, momentum=momentum, length=length)
+            for chunk in clips.split(PHASE_BATCH)
+        ]
+    )
+    return audio.reshape(*lead, audio.shape[-1])
 
 
 def peak_normalize(audio: torch.Tensor, per: str = "clip", eps: float = 1e-8) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -57,31 +57,54 @@ def save_spectrograms(
     return path
 
 
+LOSS_PANELS = [
+    ("critic_loss", "critic loss"),
+    ("wasserstein", "Wasserstein estimate"),
+    ("generator_loss", "generator adversarial loss"),
+    ("recon_loss", "reconstruction loss"),
+]
+
+
+def smoothing_window(n_rows: int) -> int:
+    """Running-mean length that shows the trend under a GAN's step-to-step noise (1: none)."""
+    return max(n_rows // 50, 5) if n_rows >= 20 else 1
+
+
+def running_mean(values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each k consecutive values: len(values) - k + 1 of them."""
+    return np.convolve(values, np.ones(k) / k, mode="valid")
+
+
 def save_loss_curves(path: str | Path, rows: Sequence[dict]) -> Path | None:
     """Critic loss, Wasserstein estimate, generator loss and reconstruction loss against step."""
-    if not rows:
+    return overlay_loss_curves(path, {"": rows})
+
+
+def overlay_loss_curves(path: str | Path, runs: Mapping[str, Sequence[dict]]) -> Path | None:
+    """The loss panels of several runs in one figure, one colour per run (labelled by the keys):
+    each step faint, the running mean bold."""
+    runs = {label: rows for label, rows in runs.items() if rows}
+    if not runs:
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    steps = np.array([r["step"] for r in rows])
-    panels = [
-        ("critic_loss", "critic loss"),
-        ("wasserstein", "Wasserstein estimate"),
-        ("generator_loss", "generator adversarial loss"),
-        ("recon_loss", "reconstruction loss"),
-    ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3))
+    fig, axes = plt.subplots(1, len(LOSS_PANELS), figsize=(14, 3.2 if len(runs) > 1 else 3))
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.18, top=0.85, wspace=0.3)
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        values = np.array([r[key] for r in rows], dtype=np.float64)
-        ax.plot(steps, values, lw=0.5, alpha=0.4, color="tab:blue")
-        if len(values) >= 20:  # a running mean shows the trend under the GAN's noise
-            k = max(len(values) // 50, 5)
-            smooth = np.convolve(values, np.ones(k) / k, mode="valid")
-            ax.plot(steps[k - 1 :], smooth, lw=1.2, color="tab:blue")
-        ax.set_title(label, fontsize=9)
+    for i, (label, rows) in enumerate(runs.items()):
+        colour = f"C{i}"
+        steps = np.array([r["step"] for r in rows])
+        k = smoothing_window(len(rows))
+        for ax, (key, _) in zip(axes, LOSS_PANELS, strict=True):
+            values = np.array([r[key] for r in rows], dtype=np.float64)
+            ax.plot(steps, values, lw=0.5, alpha=0.35, color=colour)
+            if k > 1:
+                ax.plot(steps[k - 1 :], running_mean(values, k), lw=1.2, color=colour, label=label)
+    for ax, (_, title) in zip(axes, LOSS_PANELS, strict=True):
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
+    if len(runs) > 1:
+        axes[0].legend(fontsize=7, frameon=False)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

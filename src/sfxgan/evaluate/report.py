@@ -235,16 +235,10 @@ def write_report(evaluation: Evaluation, out: str | Path, run: str | Path | None
 
 
 def _save_losses(run: str | Path, path: Path) -> Path | None:
-    import csv
-
     from ..plots import save_loss_curves
+    from ..train import read_metrics
 
-    metrics_csv = Path(run) / "metrics.csv"
-    if not metrics_csv.is_file():
-        return None
-    with open(metrics_csv, newline="") as fh:
-        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-    return save_loss_curves(path, rows)
+    return save_loss_curves(path, read_metrics(run))
 
 
 def _summary_lines(result: dict) -> list[str]:
