@@ -338,16 +338,16 @@ def curve_gaps(runs: Mapping[str, Sequence[dict]]) -> list[dict]:
     labels = list(runs)
     first = {r["step"]: r for r in runs[labels[0]]}
     rows = []
+    shared = {label: [r for r in runs[label] if r["step"] in first] for label in labels}
     for key, title in LOSS_PANELS:
         for label in labels:
             mine = runs[label]
-            shared = [r for r in mine if r["step"] in first]
             tail = np.array([r[key] for r in mine[-max(1, len(mine) // 5) :]], dtype=np.float64)
             row = {"metric": title, "run": label, "tail_mean": float(tail.mean()), "gap": 0.0}
-            if label != labels[0] and shared:
-                k = smoothing_window(len(shared))
-                a = running_mean(np.array([r[key] for r in shared], dtype=np.float64), k)
-                b = running_mean(np.array([first[r["step"]][key] for r in shared]), k)
+            if label != labels[0] and shared[label]:
+                k = smoothing_window(len(shared[label]))
+                a = running_mean(np.array([r[key] for r in shared[label]], dtype=np.float64), k)
+                b = running_mean(np.array([first[r["step"]][key] for r in shared[label]]), k)
                 row["gap"] = float(np.sqrt(np.mean((a - b) ** 2)))
             rows.append(row)
     return rows

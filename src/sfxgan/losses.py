@@ -32,8 +32,8 @@ def gradient_penalty(
     alpha = alpha.view(-1, *([1] * (real.dim() - 1)))
     x_hat = (real + alpha * (fake - real)).detach().requires_grad_(True)
     scores = critic(x_hat, labels)
-    (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
-    norm = grad.float().flatten(1).norm(2, dim=1)  # the norm in float32 under bf16 autocast
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)  # float32 also under bf16 autocast: x_hat is float32
     return (norm - 1.0).square().mean()
 
 

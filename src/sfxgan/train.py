@@ -191,7 +191,7 @@ class Trainer:
                 fake = self.generator(z, labels).float()
             # real and fake in one pass: one larger batch uses the cores better than two (the
             # critic has no batch normalisation, so this computes the same scores)
-            scores = self.critic(torch.cat([real, fake]), torch.cat([labels, labels])).float()
+            scores = self.critic(torch.cat([real, fake]), torch.cat([labels, labels]))
             gp = gradient_penalty(self.critic, real, fake, labels, alpha)
         d_real, d_fake = scores.split(len(labels))
         loss = critic_loss(d_real, d_fake) + cfg.gp_weight * gp
@@ -211,7 +211,7 @@ class Trainer:
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
         with self.autocast():
             fake = self.generator(z, labels).float()
-            adversarial = generator_adversarial_loss(self.critic(fake, labels).float())
+            adversarial = generator_adversarial_loss(self.critic(fake, labels))
         self.critic.requires_grad_(True)
         loss = adversarial
         recon = torch.zeros((), device=self.device)
