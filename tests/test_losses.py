@@ -7,7 +7,7 @@ from torch import nn
 
 from sfxgan.config import get_preset
 from sfxgan.features import STFT
-from sfxgan.losses import critic_loss, gradient_penalty, reconstruction_loss
+from sfxgan.losses import critic_loss, gradient_penalty, interpolate, reconstruction_loss
 from sfxgan.models import build_models
 from sfxgan.phase import griffin_lim, peak_normalize
 
@@ -30,7 +30,8 @@ def test_gradient_penalty_matches_a_direct_per_example_computation():
     real, fake = torch.randn(5, 1, 3, 4), torch.randn(5, 1, 3, 4)
     labels = torch.tensor([0, 1, 2, 1, 0])
     alpha = torch.rand(5)
-    penalty = gradient_penalty(critic, real, fake, labels, alpha)
+    x_hat = interpolate(real, fake, alpha)
+    penalty = gradient_penalty(critic(x_hat, labels), x_hat)
 
     expected = []
     for i in range(5):  # one example at a time, gradient by autograd on that example alone
@@ -42,15 +43,21 @@ def test_gradient_penalty_matches_a_direct_per_example_computation():
 
 def test_gradient_penalty_is_differentiable_wrt_the_critic():
     critic = TinyCritic()
-    penalty = gradient_penalty(
-        critic,
-        torch.randn(4, 1, 3, 4),
-        torch.randn(4, 1, 3, 4),
-        torch.tensor([0, 1, 2, 0]),
-        torch.rand(4),
-    )
+    x_hat = interpolate(torch.randn(4, 1, 3, 4), torch.randn(4, 1, 3, 4), torch.rand(4))
+    penalty = gradient_penalty(critic(x_hat, torch.tensor([0, 1, 2, 0])), x_hat)
     penalty.backward()
     assert critic.net[1].weight.grad.abs().sum() > 0
+
+
+def test_gradient_penalty_with_a_loss_scale_is_the_same_penalty():
+    """fp16 training scales the scores before differentiation (GradScaler's scale) so small
+    gradients survive in float16; the penalty divides it out again."""
+    critic = TinyCritic()
+    x_hat = interpolate(torch.randn(4, 1, 3, 4), torch.randn(4, 1, 3, 4), torch.rand(4))
+    labels = torch.tensor([0, 1, 2, 0])
+    plain = gradient_penalty(critic(x_hat, labels), x_hat)
+    scaled = gradient_penalty(critic(x_hat, labels), x_hat, grad_scale=65536.0)
+    assert torch.allclose(plain, scaled, rtol=1e-5)
 
 
 def test_critic_loss_is_fake_minus_real():

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 import sfxgan.train as train_module
+from sfxgan.batches import EpochSampler
 from sfxgan.checkpoint import load_checkpoint, step_checkpoints
 from sfxgan.demo import DEMO_CLASSES
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from sfxgan.train import EpochSampler, TrainingDiverged, train
+from sfxgan.train import TrainingDiverged, ema_average, train
 from tests.test_cli import assert_one_line_error, sfxgan
 
 # Small and quick, but every part of the step runs (critic, penalty, generator, recon loss).
@@ -124,7 +126,7 @@ def test_resume_is_exact(demo_dir, tmp_path):
     straight = load_checkpoint(tmp_path / "straight")
     resumed = load_checkpoint(tmp_path / "resumed")
     assert straight["step"] == resumed["step"] == 4
-    for net in ("generator", "critic"):
+    for net in ("generator", "critic", "generator_ema"):
         for key, value in straight[net].items():
             assert torch.equal(value, resumed[net][key]), f"{net}.{key} differs"
     one_step = train(
@@ -169,8 +171,34 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     clips = Sampler.from_run(bf16).generate("rain", n=2, seed=0)
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
 
-    bad = sfxgan("train", demo_dir, "--out", tmp_path / "fp16", "--precision", "fp16")
-    assert_one_line_error(bad, "precision")
+    bad = sfxgan("train", demo_dir, "--out", tmp_path / "fp64", "--precision", "fp64")
+    assert_one_line_error(bad, "precision must be one of fp32, bf16, fp16")
+
+
+@pytest.mark.slow
+def test_fp16_with_gradient_scaling_trains_and_resumes(demo_dir, tmp_path):
+    """float16 (for GPUs without bfloat16; it also runs on the CPU, slowly): the first step
+    measures fp32's losses up to float16 rounding, weights stay float32, the scalers' state is
+    checkpointed and restored, and the step whose gradients overflow float16 (the scaler starts
+    at 2^16) is skipped, not taken for divergence."""
+    settings = {**QUICK, "steps": 2, "preview_every": 100, "checkpoint_every": 1}
+    fp32 = train(demo_dir, tmp_path / "fp32", "tiny", settings, progress=False).run
+    fp16 = train(
+        demo_dir, tmp_path / "fp16", "tiny", {**settings, "precision": "fp16"}, progress=False
+    ).run
+    first = [train_module.read_metrics(run)[0] for run in (fp32, fp16)]
+    for key in ("critic_loss", "wasserstein", "generator_loss"):
+        a, b = first[0][key], first[1][key]
+        assert abs(a - b) <= 0.02 * abs(a) + 0.02, f"step 1 {key}: fp32 {a} vs fp16 {b}"
+    state = load_checkpoint(fp16)
+    assert all(
+        v.dtype == torch.float32 for v in state["generator"].values() if v.is_floating_point()
+    )
+    scale = state["scaler_critic"]["scale"]
+    assert 0 < scale < 65536.0  # lowered after overflow: those updates were skipped
+    resumed = train(demo_dir, fp16, settings={"steps": 3}, resume=True, progress=False)
+    assert resumed.step == 3
+    assert load_checkpoint(fp16)["scaler_critic"]["scale"] <= 2 * scale
 
 
 def test_experiment_curves_overlays_runs_and_measures_their_gap(demo_dir, tmp_path):
@@ -184,11 +212,51 @@ def test_experiment_curves_overlays_runs_and_measures_their_gap(demo_dir, tmp_pa
     rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| critic")]
     gaps = {cells[2].strip(): cells[4].strip() for cells in rows}
     assert gaps["a"] == "" and float(gaps["a2"]) == 0.0 and float(gaps["b"]) > 0.0
+    speed = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| a2 ")]
+    assert speed[0][5].strip() == "1.00x"  # the same run as the first one
 
     missing = sfxgan("experiment", "curves", a, tmp_path / "nothing", "--out", out)
     assert_one_line_error(missing, "nothing")
     labels = sfxgan("experiment", "curves", a, b, "--labels", "x", "--out", out)
     assert_one_line_error(labels, "--labels")
+
+
+def test_moving_average_of_the_generator_ramps_up_its_decay():
+    """After n updates the average moves by 1 - min(decay, (1 + n) / (10 + n)) towards the
+    weights; the first update copies them."""
+    net = torch.nn.Linear(1, 1, bias=False)
+    average = AveragedModel(net, multi_avg_fn=ema_average(0.2))
+    betas, expected = [], 0.0
+    for n, value in enumerate([4.0, 8.0, 2.0, 6.0]):
+        net.weight.data.fill_(value)
+        average.update_parameters(net)
+        beta = min(0.2, (1 + n) / (10 + n))  # 0.1, 0.18, then the decay 0.2
+        expected = value if n == 0 else beta * expected + (1 - beta) * value
+        assert average.module.weight.item() == pytest.approx(expected)
+        betas.append(beta)
+    assert betas[1:] == [pytest.approx(2 / 11), 0.2, 0.2]
+
+
+def test_generation_uses_the_moving_average_when_the_run_kept_one(demo_dir, tmp_path):
+    settings = {**QUICK, "steps": 2, "preview_every": 100, "ema_decay": 0.9}
+    run = train(demo_dir, tmp_path / "ema", "tiny", settings, progress=False).run
+    state = load_checkpoint(run)
+    ema = state["generator_ema_inference"]
+    assert not torch.equal(ema["to_spec.weight"], state["generator"]["to_spec.weight"])
+    assert Sampler.from_run(run).weights == "ema"
+    assert Sampler.from_run(run, ema=False).weights == "raw"
+    averaged = Sampler.from_run(run).generate("rain", n=2)
+    trained = Sampler.from_run(run, ema=False).generate("rain", n=2)
+    assert averaged.shape == trained.shape and not np.allclose(averaged, trained)
+    result = sfxgan("generate", run, "--out", tmp_path / "raw", "--per-class", 1, "--no-ema")
+    assert result.returncode == 0 and "(trained weights)" in result.stdout, result.stderr
+    assert "(moving-average weights)" in sfxgan("generate", run, "--out", tmp_path / "e").stdout
+
+    plain = train(
+        demo_dir, tmp_path / "plain", "tiny", {**settings, "ema_decay": 0.0}, progress=False
+    ).run
+    assert "generator_ema" not in load_checkpoint(plain)
+    assert Sampler.from_run(plain).weights == "raw"
 
 
 def test_sampler_api(demo_dir, tmp_path):
@@ -379,14 +447,14 @@ def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
 
 def test_interpolation_weights_are_uniform_on_0_1(demo_dir, tmp_path, monkeypatch):
     """WGAN-GP's a ~ U(0, 1), not the reference's N(0, 1) (which also gives a < 0 and a > 1)."""
-    real_penalty = train_module.gradient_penalty
+    real_interpolate = train_module.interpolate
     drawn = []
 
-    def recording(critic, real, fake, labels, alpha):
+    def recording(real, fake, alpha):
         drawn.append(alpha.detach().clone())
-        return real_penalty(critic, real, fake, labels, alpha)
+        return real_interpolate(real, fake, alpha)
 
-    monkeypatch.setattr(train_module, "gradient_penalty", recording)
+    monkeypatch.setattr(train_module, "interpolate", recording)
     train(
         demo_dir, tmp_path / "run", "tiny", {**QUICK, "steps": 4, "batch_size": 16}, progress=False
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -188,6 +189,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         use_cache=not args.no_cache,
     )
+    if not result.main_process:  # another process of a torchrun: rank 0 reports
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(
             f"interrupted at step {result.step}; checkpoint saved in {result.run}/checkpoints; "
@@ -205,7 +208,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from .generate import Sampler, generate_to_folder
 
-    sampler = Sampler.from_run(args.run, device=args.device)
+    sampler = Sampler.from_run(args.run, device=args.device, ema=not args.no_ema)
     classes = _class_list(args.classes)
     start = time.perf_counter()
     written = generate_to_folder(
@@ -220,9 +223,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     total = sum(len(v) for v in written.values())
     seconds = time.perf_counter() - start
+    weights = "moving-average" if sampler.weights == "ema" else "trained"
     print(
         f"wrote {total} clips ({args.per_class} per class: {', '.join(written)}) from step "
-        f"{sampler.step} to {args.out} in {seconds:.1f} s ({total / seconds:.1f} clips/s)"
+        f"{sampler.step} ({weights} weights) to {args.out} in {seconds:.1f} s "
+        f"({total / seconds:.1f} clips/s)"
     )
     return 0
 
@@ -345,7 +350,7 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment_curves(args: argparse.Namespace) -> int:
-    from .experiment import curve_gaps, curves_markdown
+    from .experiment import curve_gaps, curves_markdown, speed_markdown
     from .plots import overlay_loss_curves
     from .train import read_metrics
 
@@ -361,6 +366,8 @@ def cmd_experiment_curves(args: argparse.Namespace) -> int:
             raise SfxganError(f"'{run}' has no metrics.csv; give training run folders")
         runs[label] = rows
     print(curves_markdown(curve_gaps(runs), labels[0]))
+    print()
+    print(speed_markdown(runs))
     print(f"wrote {overlay_loss_curves(args.out, runs)}")
     return 0
 
@@ -458,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase", default="fast-griffin-lim", choices=PHASE_METHODS)
     p.add_argument("--iters", type=_positive_int, default=32)
     p.add_argument("--png", action="store_true", help="also write a spectrogram PNG per clip")
+    p.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="use the trained generator weights, not their moving average (the default when "
+        "the run kept one: --ema-decay in training)",
+    )
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_generate)
 
@@ -551,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_experiment_compare)
     e = esub.add_parser(
         "curves",
-        help="overlay the loss curves of several runs and measure how far apart they are",
+        help="overlay the loss curves of several runs; how far apart they are, how fast each ran",
         description="Plot the runs' loss curves in one figure and print, per metric, each run's "
         "RMS gap to the first run. Compare a setting's gap with the gap between two seeds.",
     )
@@ -582,7 +595,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SfxganError as exc:
-        print(f"sfxgan: error: {exc}", file=sys.stderr)
+        # under torchrun every process meets the same error: rank 0 says it
+        if os.environ.get("RANK", "0") == "0":
+            print(f"sfxgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sfxgan: interrupted", file=sys.stderr)

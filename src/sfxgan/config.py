@@ -90,7 +90,7 @@ def _setting(default, help: str):
     return dataclasses.field(default=default, metadata={"help": help})
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,19 @@ class TrainConfig:
     device: str = _setting("auto", "cuda, cpu, or auto (CUDA when present)")
     precision: str = _setting(
         "fp32",
-        "fp32, or bf16 mixed precision: the networks' matrix work in bfloat16, weights, losses "
-        "and Griffin-Lim in float32 (fast on GPUs and on CPUs with AVX-512 BF16 or AMX only)",
+        "fp32, or mixed precision: the networks' matrix work in bf16 (GPUs since Ampere; CPUs "
+        "with AVX-512 BF16 or AMX) or fp16 with gradient scaling (older GPUs; slow on CPUs); "
+        "weights, losses and Griffin-Lim stay float32",
+    )
+    ema_decay: float = _setting(
+        0.999,
+        "decay per step of an exponential moving average of the generator's weights, which "
+        "generation then uses (ramped up as min(decay, (1 + t) / (10 + t)) at step t); 0: off",
+    )
+    workers: int = _setting(
+        -1,
+        "data loader processes per training process (-1: 2 on CUDA, 0 on the CPU, where "
+        "reading a batch from the cache takes microseconds)",
     )
 
     def __post_init__(self) -> None:
@@ -148,7 +159,9 @@ class TrainConfig:
             ),
             (self.recon_normalize in ("batch", "clip"), "recon_normalize must be batch or clip"),
             (self.crop in ("start", "loudest"), "crop must be start or loudest"),
-            (self.precision in PRECISIONS, f"precision must be {' or '.join(PRECISIONS)}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1): 0 turns the average off"),
+            (self.workers >= -1, "workers must be -1 (automatic), 0 or more"),
             (
                 self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                 "device must be auto, cpu or cuda",

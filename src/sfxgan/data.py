@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,11 @@ from .audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
 from .config import FeatureConfig
 from .errors import AudioError, DataError
 from .features import Spectrogram, to_log_spec
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent first runs decode twice
+    fcntl = None
 
 # Bump when the cached arrays change meaning, so old caches are ignored rather than misread.
 CACHE_FORMAT = 1
@@ -262,7 +268,6 @@ def load_dataset(
     rejected, so the user sees why a class came out empty).
     """
     listing = list_source(source)
-    where = "manifest" if listing.is_manifest else "folder"
     if not listing.classes:
         raise DataError(
             f"no class sub-folders in '{listing.source}'; put each class's sounds in "
@@ -270,7 +275,23 @@ def load_dataset(
         )
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = _cache_key(listing, features, crop)
-    cached = _read_cache(cache_root / key) if use_cache else None
+    # Processes that start together (torchrun) decode once: the first builds the cache while
+    # holding the lock, the others then find it.
+    with _cache_lock(cache_root / f".{key}.lock", enabled=use_cache):
+        return _load_or_build(listing, features, crop, cache_root / key, use_cache, progress, log)
+
+
+def _load_or_build(
+    listing: Listing,
+    features: FeatureConfig,
+    crop: str,
+    cache_folder: Path,
+    use_cache: bool,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> SoundDataset:
+    where = "manifest" if listing.is_manifest else "folder"
+    cached = _read_cache(cache_folder) if use_cache else None
     if cached is not None:
         audio, log_spec, labels, paths, max_value, decode_skipped = cached
         dataset = SoundDataset(
@@ -346,8 +367,29 @@ def load_dataset(
         skipped,
     )
     if use_cache:
-        _write_cache(cache_root / key, dataset, decode_skipped)
+        _write_cache(cache_folder, dataset, decode_skipped)
     return dataset
+
+
+@contextmanager
+def _cache_lock(path: Path, enabled: bool):
+    """An exclusive advisory lock on `path` while building or reading a cache entry; none where
+    it cannot be had (no fcntl on Windows, a read-only cache folder)."""
+    if not enabled or fcntl is None:
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 (held until the end of the with-block)
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _batched(

@@ -353,6 +353,28 @@ def curve_gaps(runs: Mapping[str, Sequence[dict]]) -> list[dict]:
     return rows
 
 
+WARM_UP_STEPS = 3  # the first steps of a process allocate and warm caches: not its speed
+
+
+def speed_markdown(runs: Mapping[str, Sequence[dict]]) -> str:
+    """Each run's median seconds per step and samples/s (after the warm-up steps), and its
+    speed relative to the first run."""
+    lines = [
+        "| run | steps timed | median s/step | samples/s | speed vs first |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    first = None
+    for label, rows in runs.items():
+        timed = rows[WARM_UP_STEPS:] or rows
+        seconds = float(np.median([r["seconds"] for r in timed]))
+        first = first or seconds
+        samples = float(np.median([r["samples_per_s"] for r in timed]))
+        lines.append(
+            f"| {label} | {len(timed)} | {seconds:.3g} | {samples:.3g} | {first / seconds:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def curves_markdown(rows: list[dict], first: str) -> str:
     lines = [
         f"| metric | run | mean, last fifth of steps | RMS gap to {first} (running means) |",

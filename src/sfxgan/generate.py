@@ -43,27 +43,34 @@ class Sampler:
         device: torch.device,
         checkpoint: str = "",
         step: int = 0,
+        weights: str = "raw",
     ):
         self.spec, self.generator, self.device = spec, generator.eval(), device
         self.stft = STFT(spec.features)
         self.checkpoint, self.step = checkpoint, step
+        self.weights = weights  # "ema": the moving average of the generator's weights
 
     @classmethod
-    def from_run(cls, path: str | Path, device: str = "auto") -> Sampler:
-        """Load from a run folder (its latest checkpoint) or a checkpoint file."""
+    def from_run(cls, path: str | Path, device: str = "auto", ema: bool = True) -> Sampler:
+        """Load from a run folder (its latest checkpoint) or a checkpoint file: the moving
+        average of the generator's weights when the run kept one and `ema` is true, else the
+        trained weights; either with BatchNorm statistics fit for generation when the run
+        estimated them."""
         state = load_checkpoint(Path(path))
+        use_ema = ema and "generator_ema_inference" in state
+        key = "generator_ema_inference" if use_ema else "generator_inference"
         try:
             spec = RunSpec.from_dict(state["config"])
             generator = Generator(spec.model, len(spec.classes))
-            # the generator with BatchNorm statistics fit for generation, when the run made it
-            generator.load_state_dict(state.get("generator_inference", state["generator"]))
+            generator.load_state_dict(state.get(key, state["generator"]))
         except (KeyError, TypeError, RuntimeError) as exc:
             raise SfxganError(
                 f"'{state['path']}' does not hold a usable generator "
                 f"({str(exc).splitlines()[0][:100]})"
             ) from exc
         dev = pick_device(device)
-        return cls(spec, generator.to(dev), dev, state["path"], int(state["step"]))
+        weights = "ema" if use_ema else "raw"
+        return cls(spec, generator.to(dev), dev, state["path"], int(state["step"]), weights)
 
     @property
     def classes(self) -> list[str]:

@@ -6,8 +6,9 @@ Shapes: spectrograms (B, 1, T, F) in [-1, 1]; audio (B, samples); labels (B,).
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from .distributed import global_max
 from .features import STFT, from_log_spec
 from .phase import griffin_lim, peak_normalize
 
@@ -21,19 +22,27 @@ def generator_adversarial_loss(d_fake: Tensor) -> Tensor:
     return -d_fake.mean()
 
 
-def gradient_penalty(
-    critic: nn.Module, real: Tensor, fake: Tensor, labels: Tensor, alpha: Tensor
-) -> Tensor:
-    """mean over the batch of (||grad_x D(x_hat, y)||_2 - 1)^2 on x_hat = real + a (fake - real).
+def interpolate(real: Tensor, fake: Tensor, alpha: Tensor) -> Tensor:
+    """x_hat = real + a (fake - real), a leaf that requires grad for the gradient penalty.
 
     `alpha` (B,) is drawn from U(0, 1) by the caller (the reference drew it from N(0, 1), a
-    defect). create_graph=True so the penalty itself is differentiated w.r.t. the critic.
+    defect).
     """
     alpha = alpha.view(-1, *([1] * (real.dim() - 1)))
-    x_hat = (real + alpha * (fake - real)).detach().requires_grad_(True)
-    scores = critic(x_hat, labels)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norm = grad.flatten(1).norm(2, dim=1)  # float32 also under bf16 autocast: x_hat is float32
+    return (real + alpha * (fake - real)).detach().requires_grad_(True)
+
+
+def gradient_penalty(scores: Tensor, x_hat: Tensor, grad_scale: float = 1.0) -> Tensor:
+    """mean over the batch of (||grad_x D(x_hat, y)||_2 - 1)^2, from the critic's scores (B,)
+    of the interpolates `x_hat` (which the caller puts through the critic with the real and
+    fake batches: one forward, as DistributedDataParallel needs).
+
+    create_graph=True so the penalty itself is differentiated w.r.t. the critic. In float16,
+    `grad_scale` (the GradScaler's scale) lifts small gradients above float16's underflow before
+    differentiation and is divided out after, as PyTorch's AMP recipe for gradient penalties.
+    """
+    (grad,) = torch.autograd.grad(scores.sum() * grad_scale, x_hat, create_graph=True)
+    norm = (grad / grad_scale).flatten(1).norm(2, dim=1)  # float32: x_hat is float32
     return (norm - 1.0).square().mean()
 
 
@@ -49,9 +58,10 @@ def reconstruction_loss(
     """The paper's regularizer: generated spectrogram -> audio by differentiable Griffin-Lim,
     peak-normalised (by the batch's peak, as the reference, or per clip), compared with the real
     clips of the same batch: sum of squared differences over samples, averaged over the batch.
+    When the batch is split over processes, the batch's peak is the global batch's.
     """
     magnitude = from_log_spec(fake_log_spec.squeeze(1).float(), max_value)  # (B, T, F)
     length = real_audio.shape[-1]
     audio = griffin_lim(magnitude, stft, n_iter=n_iter, momentum=momentum, length=length)
-    audio = peak_normalize(audio, per=normalize)
+    audio = peak_normalize(audio, per=normalize, batch_peak=global_max)
     return (audio - real_audio).square().sum(dim=-1).mean()

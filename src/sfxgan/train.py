@@ -2,26 +2,31 @@
 
 One step = `n_critic` critic updates (WGAN-GP) followed by one generator update (adversarial
 loss + recon_weight * audio reconstruction loss). Everything a step draws at random comes from
-generators whose state is checkpointed, so a resumed run continues exactly.
+generators whose state is checkpointed, so a resumed run continues exactly, on any number of
+processes: under torchrun each process trains on its share of every global batch (see
+`distributed`), and rank 0 alone writes the run folder.
 """
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
 import signal
+import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
+from . import distributed
 from .audio import write_wav
+from .batches import BatchShares, stream_batches
 from .checkpoint import (
     RunSpec,
     find_checkpoint,
@@ -29,7 +34,7 @@ from .checkpoint import (
     save_checkpoint,
     step_checkpoints,
 )
-from .config import TrainConfig, get_preset, pick_device
+from .config import TrainConfig, get_preset
 from .data import SoundDataset, load_dataset
 from .errors import ConfigError, SfxganError
 from .features import STFT
@@ -38,9 +43,10 @@ from .losses import (
     critic_loss,
     generator_adversarial_loss,
     gradient_penalty,
+    interpolate,
     reconstruction_loss,
 )
-from .models import build_models
+from .models import Generator, build_models
 from .phase import FAST_MOMENTUM
 from .plots import save_loss_curves, save_spectrograms
 
@@ -63,36 +69,17 @@ RESUMABLE = {
     "keep_checkpoints",
     "device",
     "precision",  # the same model in other arithmetic, e.g. resumed on a GPU with bf16
+    "ema_decay",  # an average kept beside the training, which it does not change
+    "workers",
 }
 PREVIEW_PHASE = ("fast-griffin-lim", 32)
+# float16 gradient scaling skips the update of a step whose gradients overflowed (and lowers the
+# scale); this many skipped steps in a row is no longer overflow but divergence.
+MAX_SKIPPED_STEPS = 20
 
 
 class TrainingDiverged(SfxganError):
     """A loss became NaN or infinite."""
-
-
-class EpochSampler:
-    """Batch k of a run is a pure function of (seed, k): shuffled epochs without replacement.
-
-    Resuming needs only the number of batches drawn so far. A dataset smaller than a batch is
-    repeated within the epoch.
-    """
-
-    def __init__(self, n_items: int, batch_size: int, seed: int):
-        self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
-        self.repeats = math.ceil(batch_size / n_items)
-        self.per_epoch = (n_items * self.repeats) // batch_size
-        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
-
-    def batch(self, k: int) -> torch.Tensor:
-        epoch, slot = divmod(k, self.per_epoch)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._order = torch.cat(
-                [torch.randperm(self.n_items, generator=g) for _ in range(self.repeats)]
-            )
-            self._epoch = epoch
-        return self._order[slot * self.batch_size : (slot + 1) * self.batch_size]
 
 
 def read_config_file(path: Path) -> tuple[str | None, dict]:
@@ -137,67 +124,124 @@ def adam(module: torch.nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Ad
     return torch.optim.Adam(module.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2), fused=True)
 
 
+def ema_average(decay: float):
+    """AveragedModel's update for an exponential moving average with a ramp-up: after n
+    updates the decay is min(decay, (1 + n) / (10 + n)), so that a short run's average is not
+    dominated by the random initial weights (with 0.999 and no ramp, 55 % of the average after
+    600 steps would still be the first step's weights)."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged) -> None:
+        n = int(n_averaged)
+        beta = min(decay, (1 + n) / (10 + n))
+        torch._foreach_lerp_(averaged, current, 1 - beta)
+
+    return update
+
+
+def check_device_support(precision: str, device: torch.device) -> None:
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"this GPU ({torch.cuda.get_device_name(device)}) has no bfloat16; "
+            "use --precision fp16 (with gradient scaling) or fp32"
+        )
+
+
 class Trainer:
-    """Holds the networks, optimisers, data and random state of one run."""
+    """Holds the networks, optimisers, data stream and random state of one run, in this process.
+
+    With several processes (torchrun), the networks are wrapped in DistributedDataParallel for
+    their updates, the generator's BatchNorm uses the global batch's statistics, and each
+    process trains on its share of every global batch (see `distributed`).
+    """
 
     def __init__(self, spec: RunSpec, dataset: SoundDataset, device: torch.device):
         self.spec, self.device = spec, device
         cfg = spec.train
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
         torch.manual_seed(cfg.seed)
         self.generator, self.critic = build_models(spec.model, len(spec.classes))
+        if distributed.active():
+            distributed.use_global_batchnorm(self.generator)
         self.generator.to(device)
         self.critic.to(device)
+        # DDP wrappers where a weight update follows; the plain modules where only the input
+        # gradient (critic in the generator step) or no gradient (generator in the critic
+        # step) is needed, so DDP never waits for a reduction that does not come.
+        self.generator_update = distributed.wrap(self.generator, device)
+        self.critic_update = distributed.wrap(self.critic, device)
         self.opt_g = adam(self.generator, cfg.lr_generator, cfg)
         self.opt_d = adam(self.critic, cfg.lr_critic, cfg)
+        fp16 = cfg.precision == "fp16"
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.ema = None
+        if cfg.ema_decay > 0:
+            self.ema = AveragedModel(self.generator, multi_avg_fn=ema_average(cfg.ema_decay))
+            self.ema.requires_grad_(False)
         self.stft = STFT(spec.features)
-        # The whole dataset lives on the device: no per-step host work or copies.
-        log_spec = np.array(dataset.log_spec)  # a writable copy of the (memory-mapped) cache
+        log_shift = 0.0
         if dataset.max_value != spec.max_value:  # resumed on changed data: keep the run's scale
-            log_spec = np.clip(log_spec + np.log(dataset.max_value / spec.max_value) / 5, -1, 1)
-        self.log_spec = torch.from_numpy(log_spec.astype(np.float16)).to(device)
-        self.audio = torch.from_numpy(np.array(dataset.audio)).to(device)
-        self.labels = torch.as_tensor(dataset.labels, device=device)
-        self.sampler = EpochSampler(len(dataset), cfg.batch_size, cfg.seed)
+            log_shift = float(np.log(dataset.max_value / spec.max_value) / 5)
+        self.shares = BatchShares(
+            dataset, cfg.batch_size, cfg.seed, self.rank, self.world_size, log_shift
+        )
+        self.share = self.shares.share
+        workers = cfg.workers if cfg.workers >= 0 else (2 if device.type == "cuda" else 0)
+        self._stream_options = {"workers": workers, "pin_memory": device.type == "cuda"}
+        self._batches = None
         self.batches_drawn = 0
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = 0
-        self._inference_state: tuple[int, dict] = (-1, {})
+        self.skipped_in_a_row = 0
+        self._inference_states: dict[str, tuple[int, dict]] = {}
 
     def autocast(self) -> torch.autocast:
-        """bf16 mixed precision around the networks when asked; a no-op context for fp32."""
-        return torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.spec.train.precision == "bf16"
-        )
+        """Mixed precision around the networks when asked; a no-op context for fp32."""
+        precision = self.spec.train.precision
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=precision != "fp32")
 
-    # -- random draws (CPU generator, then moved: identical on every device) -----------------
+    # -- random draws: the global batch's, from one CPU generator (identical on every device
+    # and process), of which this process takes its share ----------------------------------
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index = self.sampler.batch(self.batches_drawn).to(self.device)
+        if self._batches is None:
+            self._batches = stream_batches(self.shares, self.batches_drawn, **self._stream_options)
+        log_spec, audio, labels = next(self._batches)
         self.batches_drawn += 1
-        spec = self.log_spec[index].float().unsqueeze(1)  # (B, 1, T, F)
-        return spec, self.audio[index], self.labels[index]
+        to = {"device": self.device, "non_blocking": True}
+        spec = log_spec.to(**to).float().unsqueeze(1)  # (b, 1, T, F)
+        return spec, audio.to(**to), labels.to(**to)
 
-    def latents(self, n: int) -> torch.Tensor:
-        z = torch.randn(n, self.spec.model.latent_dim, generator=self.noise)
-        return z.to(self.device)
+    def _mine(self, drawn: torch.Tensor) -> torch.Tensor:
+        start = self.rank * self.share
+        return drawn[start : start + self.share].to(self.device)
+
+    def latents(self) -> torch.Tensor:
+        batch, latent_dim = self.spec.train.batch_size, self.spec.model.latent_dim
+        return self._mine(torch.randn(batch, latent_dim, generator=self.noise))
 
     # -- one step -----------------------------------------------------------------------------
     def critic_step(self) -> dict[str, torch.Tensor]:
         cfg = self.spec.train
         real, _, labels = self.next_batch()
-        z = self.latents(len(labels))
-        alpha = torch.rand(len(labels), generator=self.noise).to(self.device)  # U(0, 1)
+        z = self.latents()
+        alpha = self._mine(torch.rand(cfg.batch_size, generator=self.noise))  # U(0, 1)
+        with self.autocast(), torch.no_grad():
+            fake = self.generator(z, labels).float()
+        x_hat = interpolate(real, fake, alpha)
         with self.autocast():
-            with torch.no_grad():
-                fake = self.generator(z, labels).float()
-            # real and fake in one pass: one larger batch uses the cores better than two (the
-            # critic has no batch normalisation, so this computes the same scores)
-            scores = self.critic(torch.cat([real, fake]), torch.cat([labels, labels]))
-            gp = gradient_penalty(self.critic, real, fake, labels, alpha)
-        d_real, d_fake = scores.split(len(labels))
+            # real, fake and interpolates in one pass: DDP needs one forward per backward, and
+            # one larger batch uses the cores better than three (the critic has no batch
+            # normalisation, so this computes the same scores)
+            scores = self.critic_update(torch.cat([real, fake, x_hat]), labels.repeat(3))
+        d_real, d_fake, d_hat = scores.float().split(len(labels))
+        gp = gradient_penalty(d_hat, x_hat, self.scaler_d.get_scale())
         loss = critic_loss(d_real, d_fake) + cfg.gp_weight * gp
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self.scaler_d.scale(loss).backward()
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
         return {
             "critic_loss": loss.detach(),
             "gradient_penalty": gp.detach(),
@@ -207,11 +251,11 @@ class Trainer:
     def generator_step(self) -> dict[str, torch.Tensor]:
         cfg = self.spec.train
         _, real_audio, labels = self.next_batch()  # the fake batch takes the real batch's labels
-        z = self.latents(len(labels))
+        z = self.latents()
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
         with self.autocast():
-            fake = self.generator(z, labels).float()
-            adversarial = generator_adversarial_loss(self.critic(fake, labels))
+            fake = self.generator_update(z, labels).float()
+            adversarial = generator_adversarial_loss(self.critic(fake, labels).float())
         self.critic.requires_grad_(True)
         loss = adversarial
         recon = torch.zeros((), device=self.device)
@@ -228,54 +272,94 @@ class Trainer:
             )
             loss = adversarial + cfg.recon_weight * recon
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
+        self.scaler_g.scale(loss).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.generator)
         return {"generator_loss": adversarial.detach(), "recon_loss": recon.detach()}
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self, stop_requested: bool = False) -> tuple[dict[str, float], bool]:
+        """One step; returns its losses (of the global batch, averaged over processes) and
+        whether any process was asked to stop, so that all stop after the same step."""
+        scalers = (self.scaler_d, self.scaler_g)
+        scales = [scaler.get_scale() for scaler in scalers]
         for _ in range(self.spec.train.n_critic):
             critic_metrics = self.critic_step()
         metrics = {**critic_metrics, **self.generator_step()}
         self.step += 1
-        return {k: float(v) for k, v in metrics.items()}
+        # a lower scale means a float16 overflow made a scaler skip an update
+        skipped = any(s.get_scale() < before for s, before in zip(scalers, scales, strict=True))
+        self.skipped_in_a_row = self.skipped_in_a_row + 1 if skipped else 0
+        stop = torch.tensor(float(stop_requested), device=self.device)
+        values = torch.stack([*metrics.values(), stop]).float()
+        values = distributed.average(values).tolist()  # one device sync for all of them
+        return dict(zip(metrics, values[:-1], strict=True)), values[-1] > 0
 
     # -- state --------------------------------------------------------------------------------
     def state(self) -> dict:
-        return {
+        state = {
             "config": self.spec.to_dict(),
             "generator": self.generator.state_dict(),
-            "generator_inference": self.inference_generator_state(),
+            "generator_inference": self.inference_generator_state("raw"),
             "critic": self.critic.state_dict(),
             "opt_generator": self.opt_g.state_dict(),
             "opt_critic": self.opt_d.state_dict(),
             "batches_drawn": self.batches_drawn,
             "noise_rng": self.noise.get_state(),
+            "processes": self.world_size,
         }
+        if self.ema is not None:
+            state["generator_ema"] = self.ema.state_dict()
+            state["generator_ema_inference"] = self.inference_generator_state("ema")
+        if self.scaler_g.is_enabled():
+            state["scaler_generator"] = self.scaler_g.state_dict()
+            state["scaler_critic"] = self.scaler_d.state_dict()
+        return state
 
     def load_state(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_generator"])
         self.opt_d.load_state_dict(state["opt_critic"])
+        if self.ema is not None and "generator_ema" in state:
+            self.ema.load_state_dict(state["generator_ema"])
+        # else a new average starts from the loaded weights at its first update
+        if self.scaler_g.is_enabled() and "scaler_generator" in state:
+            self.scaler_g.load_state_dict(state["scaler_generator"])
+            self.scaler_d.load_state_dict(state["scaler_critic"])
         self.batches_drawn = int(state["batches_drawn"])
+        self._batches = None  # the stream restarts at the next batch of the run
         self.noise.set_state(state["noise_rng"])
         self.step = int(state["step"])
 
     # -- the generator used for sounds ---------------------------------------------------------
-    def inference_generator_state(self) -> dict:
-        """The generator's weights with BatchNorm statistics fit for generation.
+    def inference_generator(self, weights: str = "ema") -> Generator:
+        """A plain generator (eval mode, ordinary BatchNorm) with the weights generation uses:
+        the moving average when there is one and `weights` is "ema", else the trained ones."""
+        generator = Generator(self.spec.model, len(self.spec.classes)).to(self.device)
+        which = "ema" if weights == "ema" and self.ema is not None else "raw"
+        generator.load_state_dict(self.inference_generator_state(which))
+        return generator.eval()
 
-        With `standing_stats` > 0, the statistics are re-estimated for the current weights on
-        fresh latents with uniform labels (BigGAN's "standing statistics") in a copy, so the
+    def inference_generator_state(self, which: str = "raw") -> dict:
+        """The generator's weights ("raw" or "ema") with BatchNorm statistics fit for generation.
+
+        With `standing_stats` > 0, the statistics are re-estimated for these weights on fresh
+        latents with uniform labels (BigGAN's "standing statistics") in a plain copy, so the
         training state is untouched: running averages lag behind weights that move fast, which
-        in short runs makes eval-mode output differ from what the critic judged.
+        in short runs makes eval-mode output differ from what the critic judged. Runs in this
+        process alone (no collective): the main process calls it for previews and checkpoints.
         """
+        source = self.ema.module if which == "ema" else self.generator
         n_batches = self.spec.train.standing_stats
         if n_batches == 0:
-            return self.generator.state_dict()
-        if self._inference_state[0] == self.step:  # previews and checkpoint share one estimate
-            return self._inference_state[1]
-        generator = copy.deepcopy(self.generator)
+            return source.state_dict()
+        cached = self._inference_states.get(which)
+        if cached is not None and cached[0] == self.step:  # previews and checkpoint share one
+            return cached[1]
+        generator = Generator(self.spec.model, len(self.spec.classes)).to(self.device)
+        generator.load_state_dict(source.state_dict())
         norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         for norm in norms:
             norm.reset_running_stats()
@@ -290,8 +374,8 @@ class Trainer:
                 generator(z, labels)
         for norm in norms:
             norm.momentum = self.spec.model.bn_momentum
-        self._inference_state = (self.step, generator.state_dict())
-        return self._inference_state[1]
+        self._inference_states[which] = (self.step, generator.state_dict())
+        return self._inference_states[which][1]
 
     # -- previews -----------------------------------------------------------------------------
     def write_previews(self, run: Path, rows: list[dict]) -> None:
@@ -301,9 +385,8 @@ class Trainer:
         z = torch.Generator().manual_seed(self.spec.train.seed + 2)
         z = torch.randn(1, self.spec.model.latent_dim, generator=z).expand(n, -1).to(self.device)
         labels = torch.arange(n, device=self.device)
-        generator = copy.deepcopy(self.generator)
-        generator.load_state_dict(self.inference_generator_state())
-        sampler = Sampler(self.spec, generator, self.device)  # what `generate` will hear
+        # the generator and phase reconstruction `generate` uses: previews are what it will give
+        sampler = Sampler(self.spec, self.inference_generator(), self.device)
         log_spec = sampler.log_spec(z, labels)  # (n, T, F)
         audio = sampler.to_audio(log_spec, *PREVIEW_PHASE)
         features = self.spec.features
@@ -355,6 +438,7 @@ class TrainResult:
     interrupted: bool
     samples_per_s: float
     seconds: float
+    main_process: bool = True  # False in the other processes of a torchrun: they print nothing
 
 
 def train(
@@ -367,10 +451,55 @@ def train(
     progress: bool = True,
     use_cache: bool = True,
 ) -> TrainResult:
-    """Train (or resume) a run. `settings` are TrainConfig fields overriding the preset's."""
+    """Train (or resume) a run. `settings` are TrainConfig fields overriding the preset's.
+
+    Under torchrun every process calls this with the same arguments: all of them check the
+    inputs and read the data (the feature cache is built once, by whichever comes first), then
+    join the process group; only rank 0 writes the run folder and shows progress.
+    """
+    processes = distributed.Processes.from_environ()
     run = Path(run)
-    settings = dict(settings or {})
-    resumed_state = None
+    spec, resumed_state = _run_spec(run, data, preset_name, dict(settings or {}), resume)
+    cfg = spec.train
+    if cfg.batch_size % processes.world_size:
+        raise ConfigError(
+            f"batch_size {cfg.batch_size} cannot be split evenly over {processes.world_size} "
+            f"processes; use a multiple of {processes.world_size} (it is the global batch)"
+        )
+    device = processes.device(cfg.device)
+    check_device_support(cfg.precision, device)
+    dataset = load_dataset(
+        data,
+        spec.features,
+        crop=cfg.crop,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        progress=progress and (processes.is_main or use_cache),  # the cache builder shows it
+        log=_stderr if processes.is_main else None,
+    )
+    if resumed_state is not None:
+        if dataset.classes != spec.classes:
+            raise SfxganError(
+                f"the data's classes {dataset.classes} differ from the run's "
+                f"{spec.classes}; resume with the data the run was trained on"
+            )
+    else:
+        spec.classes, spec.max_value = list(dataset.classes), dataset.max_value
+
+    # Every process has checked its inputs before any joins the group, so none writes before
+    # all have looked at the run folder as the user left it.
+    processes.start(device)
+    try:
+        return _train_loop(spec, dataset, device, run, resumed_state, progress, processes)
+    finally:
+        processes.stop()
+
+
+def _run_spec(
+    run: Path, data: str | Path, preset_name: str, settings: dict, resume: bool
+) -> tuple[RunSpec, dict | None]:
+    """The run's settings: the checkpoint's (resume, with the resumable changes applied) or
+    the preset's with the user's settings (a new run, in a folder that holds none)."""
     if resume:
         resumed_state = load_checkpoint(find_checkpoint(run))
         spec = RunSpec.from_dict(resumed_state["config"])
@@ -383,46 +512,43 @@ def train(
                 "start a new run with another --out"
             )
         spec.train = spec.train.replace(**changed)
-    else:
-        if (run / "config.json").exists() or step_checkpoints(run):
-            raise SfxganError(
-                f"'{run}' already holds a training run; continue it with --resume "
-                "or choose another --out"
-            )
-        preset = get_preset(preset_name)
-        spec = RunSpec(
-            preset.name,
-            preset.features,
-            preset.model,
-            preset.train.replace(**settings),
-            [],
-            0.0,
-            str(data),
+        return spec, resumed_state
+    if (run / "config.json").exists() or step_checkpoints(run):
+        raise SfxganError(
+            f"'{run}' already holds a training run; continue it with --resume "
+            "or choose another --out"
         )
-
-    device = pick_device(spec.train.device)
-    dataset = load_dataset(
-        data,
-        spec.features,
-        crop=spec.train.crop,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        progress=progress,
+    preset = get_preset(preset_name)
+    spec = RunSpec(
+        preset.name,
+        preset.features,
+        preset.model,
+        preset.train.replace(**settings),
+        [],
+        0.0,
+        str(data),
     )
-    if resumed_state is not None:
-        if dataset.classes != spec.classes:
-            raise SfxganError(
-                f"the data's classes {dataset.classes} differ from the run's "
-                f"{spec.classes}; resume with the data the run was trained on"
-            )
-    else:
-        spec.classes, spec.max_value = list(dataset.classes), dataset.max_value
+    return spec, None
 
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "config.json").write_text(json.dumps(spec.to_dict(), indent=2))
-    except OSError as exc:
-        raise SfxganError(f"cannot write the run folder '{run}': {exc.strerror or exc}") from exc
+
+def _train_loop(
+    spec: RunSpec,
+    dataset: SoundDataset,
+    device: torch.device,
+    run: Path,
+    resumed_state: dict | None,
+    progress: bool,
+    processes: distributed.Processes,
+) -> TrainResult:
+    main = processes.is_main
+    if main:
+        try:
+            run.mkdir(parents=True, exist_ok=True)
+            (run / "config.json").write_text(json.dumps(spec.to_dict(), indent=2))
+        except OSError as exc:
+            raise SfxganError(
+                f"cannot write the run folder '{run}': {exc.strerror or exc}"
+            ) from exc
 
     trainer = Trainer(spec, dataset, device)
     if resumed_state is not None:
@@ -430,58 +556,65 @@ def train(
         del resumed_state
     cfg = spec.train
     metrics_path = run / "metrics.csv"
-    rows = _read_metrics(metrics_path, trainer.step)
-    _write_metrics(metrics_path, rows)  # drop rows logged after the checkpoint we resume from
+    rows = _read_metrics(metrics_path, trainer.step) if main else []
+    if main:
+        _write_metrics(metrics_path, rows)  # drop rows logged after the checkpoint we resume from
 
     start_step, start_time = trainer.step, time.perf_counter()
     last_saved = trainer.step
     interrupted = False
     bar = tqdm(
-        total=cfg.steps, initial=trainer.step, unit="step", disable=not progress, dynamic_ncols=True
+        total=cfg.steps,
+        initial=trainer.step,
+        unit="step",
+        disable=not (progress and main),
+        dynamic_ncols=True,
     )
-    with _stop_on_signals() as stop, open(metrics_path, "a", newline="") as log_file:
-        writer = csv.DictWriter(log_file, fieldnames=METRICS)
+    log = open(metrics_path, "a", newline="") if main else nullcontext()  # noqa: SIM115
+    with _stop_on_signals() as stop, log as log_file:
+        writer = csv.DictWriter(log_file, fieldnames=METRICS) if main else None
         while trainer.step < cfg.steps:
             t0 = time.perf_counter()
-            metrics = trainer.train_step()
+            metrics, stop_now = trainer.train_step(stop_requested=stop["signal"] is not None)
             seconds = time.perf_counter() - t0
             if not all(math.isfinite(v) for v in metrics.values()):
-                bad = ", ".join(k for k, v in metrics.items() if not math.isfinite(v))
-                last = find_checkpoint(run) if step_checkpoints(run) else None
-                where = f"the last good checkpoint is '{last}'" if last else "no checkpoint yet"
-                raise TrainingDiverged(
-                    f"non-finite {bad} at step {trainer.step}; training stopped "
-                    f"({where}); try a lower learning rate or recon_weight"
-                )
+                if 0 < trainer.skipped_in_a_row <= MAX_SKIPPED_STEPS:
+                    # float16 overflow: the scaler skipped this update and lowered its scale
+                    metrics = {k: v if math.isfinite(v) else math.nan for k, v in metrics.items()}
+                else:
+                    raise _diverged(run, trainer.step, metrics)
             row = {
                 "step": trainer.step,
                 **metrics,
                 "samples_per_s": cfg.batch_size / seconds,
                 "seconds": seconds,
             }
-            rows.append(row)
-            if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
-                writer.writerow({k: _fmt(row[k]) for k in METRICS})
-                log_file.flush()
-                bar.set_postfix(
-                    critic=f"{metrics['critic_loss']:.3f}",
-                    gen=f"{metrics['generator_loss']:.3f}",
-                    rec=f"{metrics['recon_loss']:.3g}",
-                    sps=f"{row['samples_per_s']:.1f}",
-                    refresh=False,
-                )
-            bar.update(1)
-            if trainer.step % cfg.preview_every == 0 or trainer.step == cfg.steps:
-                trainer.write_previews(run, rows)
-            if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
-                save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
-                last_saved = trainer.step
-            if stop["signal"] is not None:
+            if main:
+                rows.append(row)
+                if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
+                    writer.writerow({k: _fmt(row[k]) for k in METRICS})
+                    log_file.flush()
+                    bar.set_postfix(
+                        critic=f"{metrics['critic_loss']:.3f}",
+                        gen=f"{metrics['generator_loss']:.3f}",
+                        rec=f"{metrics['recon_loss']:.3g}",
+                        sps=f"{row['samples_per_s']:.1f}",
+                        refresh=False,
+                    )
+                bar.update(1)
+                if trainer.step % cfg.preview_every == 0 or trainer.step == cfg.steps:
+                    trainer.write_previews(run, rows)
+                if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
+                    save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
+                    last_saved = trainer.step
+            if stop_now:
                 interrupted = True
                 break
     bar.close()
-    if interrupted and last_saved != trainer.step:
+    if main and interrupted and last_saved != trainer.step:
         save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
+    # no process ends (which torchrun takes for the end of the run) before rank 0 has saved
+    distributed.barrier()
     elapsed = time.perf_counter() - start_time
     done = trainer.step - start_step
     return TrainResult(
@@ -490,4 +623,19 @@ def train(
         interrupted,
         done * cfg.batch_size / elapsed if elapsed > 0 else 0.0,
         elapsed,
+        main,
     )
+
+
+def _diverged(run: Path, step: int, metrics: dict[str, float]) -> TrainingDiverged:
+    bad = ", ".join(k for k, v in metrics.items() if not math.isfinite(v))
+    last = find_checkpoint(run) if step_checkpoints(run) else None
+    where = f"the last good checkpoint is '{last}'" if last else "no checkpoint yet"
+    return TrainingDiverged(
+        f"non-finite {bad} at step {step}; training stopped ({where}); "
+        "try a lower learning rate or recon_weight"
+    )
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
