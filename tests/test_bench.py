@@ -32,6 +32,11 @@ def test_quick_bench_prints_tables_and_writes_json(tmp_path):
     by_iters = {(r["method"], r["iters"]): r["ms_per_clip"] for r in data["griffin_lim"]}
     assert by_iters[("griffin-lim", 16)] > by_iters[("griffin-lim", 8)]
     assert {r["phase"] for r in data["generation"]} == {"griffin-lim", "fast-griffin-lim"}
+    (read,) = data["data_path"]
+    assert read["preset"] == "tiny" and read["batch"] == 16
+    assert read["mib_per_batch"] == pytest.approx(16 * (128 * 128 * 2 + 8192 * 4) / 2**20)
+    assert 0 < read["ms_inline"] < 1000 and 0 < read["ms_two_workers"] < 1000
+    assert "| data path: a batch from the cache |" in result.stdout
 
 
 def test_training_flops_match_the_networks_forward_counts():

@@ -342,3 +342,17 @@ def test_critic_step_batchnorm_and_batch_peak_over_two_processes_are_the_whole_b
     audio_grad = torch.cat([results[r]["audio_grad"] for r in (0, 1)])
     assert torch.allclose(audio_grad, audio.grad, atol=1e-6)  # also through the global peak
     assert audio_grad[4, 7] != 0 and audio.grad[4, 7] != 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_two_gpus_with_nccl_train_the_same_model_as_one_process(demo_dir, tmp_path):
+    settings = {**SETTINGS, "device": "cuda"}
+    one, two = tmp_path / "one", tmp_path / "two"
+    train(demo_dir, one, "tiny", {**settings, "steps": 3}, progress=False)
+    proc = torchrun("train", demo_dir, "--out", two, "--steps=3", *options(settings))
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    state = load_checkpoint(two)
+    assert state["processes"] == 2
+    assert_same_weights(load_checkpoint(one), state, "2 GPUs vs 1")

@@ -462,3 +462,21 @@ def test_interpolation_weights_are_uniform_on_0_1(demo_dir, tmp_path, monkeypatc
     assert len(alpha) == 4 * 2 * 16  # steps x n_critic x batch
     assert alpha.min() >= 0 and alpha.max() <= 1
     assert 0.35 < alpha.mean() < 0.65 and alpha.std() > 0.2  # spread like U(0, 1), std 0.29
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_training_on_a_gpu_in_each_precision(demo_dir, tmp_path, precision):
+    """The CUDA path (pinned, asynchronous draws; loader workers with pinned memory; autocast;
+    gradient scaling): trains, checkpoints, resumes and generates."""
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16")
+    settings = {**QUICK, "steps": 3, "device": "cuda", "precision": precision, "workers": 2}
+    run = train(demo_dir, tmp_path / "run", "tiny", settings, progress=False).run
+    rows = train_module.read_metrics(run)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3]
+    train(demo_dir, run, settings={"steps": 4}, resume=True, progress=False)
+    assert load_checkpoint(run)["step"] == 4
+    clips = Sampler.from_run(run, device="cuda").generate("rain", n=2)
+    assert clips.shape == (2, 8192) and np.isfinite(clips).all()

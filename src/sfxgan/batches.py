@@ -115,7 +115,10 @@ def stream_batches(
     shares: BatchShares, start: int, workers: int = 0, pin_memory: bool = False
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Batches start, start + 1, ... of the run, read ahead by `workers` processes (0: read in
-    this process when asked, which takes microseconds for small batches on the CPU)."""
+    this process when asked). Measured (`sfxgan bench`, data path): from a cache in memory,
+    reading costs 0.07 ms (tiny, batch 16) to 6 ms (paper-64k, batch 64) and taking a batch a
+    worker read costs about as much (1.5 to 9 ms, the transfer between processes); workers
+    pay off when batches come from the disk."""
     loader = DataLoader(
         shares,
         batch_size=None,  # every item is already a batch

@@ -53,6 +53,10 @@ class BenchPlan:
     generate_presets: list[str] = field(default_factory=lambda: ["tiny", "paper-16k"])
     gl_iters: tuple[int, ...] = (8, 16, 32, 50)
     repeats: int = 3
+    # (preset, batch, clips in the cache): reading training batches from the feature cache
+    data_path: list[tuple[str, int, int]] = field(
+        default_factory=lambda: [("tiny", 16, 1024), ("paper-64k", 16, 512)]
+    )
 
 
 def default_plan(quick: bool = False) -> BenchPlan:
@@ -63,6 +67,7 @@ def default_plan(quick: bool = False) -> BenchPlan:
             generate_presets=["tiny"],
             gl_iters=(8, 16),
             repeats=2,
+            data_path=[("tiny", 16, 256)],
         )
     return BenchPlan(
         train=[
@@ -288,6 +293,67 @@ def bench_griffin_lim(preset_name: str, iters: tuple[int, ...], repeats: int, n:
 # --- the whole bench -----------------------------------------------------------------------------
 
 
+# --- the data path --------------------------------------------------------------------------
+
+
+def bench_data_path(preset_name: str, batch: int, n_clips: int, n_batches: int = 40) -> dict:
+    """Reading training batches from a memory-mapped feature cache as `sfxgan train` does
+    (BatchShares: one fancy index per batch): read in the training process, or taken from two
+    loader processes that read it during the previous step. The cache was just written, so it
+    is in the page cache: the figures are the cost of gathering a batch, not of the disk."""
+    import tempfile
+
+    from .batches import BatchShares, stream_batches
+    from .data import SoundDataset
+
+    features = get_preset(preset_name).features
+    frames, bins = features.n_frames, features.n_bins
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="sfxgan-bench-") as tmp:
+        folder = Path(tmp)
+        np.save(
+            folder / "log_spec.npy", rng.uniform(-1, 1, (n_clips, frames, bins)).astype(np.float16)
+        )
+        np.save(
+            folder / "audio.npy",
+            rng.uniform(-1, 1, (n_clips, features.clip_samples)).astype(np.float32),
+        )
+        dataset = SoundDataset(
+            np.load(folder / "audio.npy", mmap_mode="r"),
+            np.load(folder / "log_spec.npy", mmap_mode="r"),
+            np.arange(n_clips) % 5,
+            [f"class{i}" for i in range(5)],
+            [""] * n_clips,
+            1.0,
+            features,
+            "start",
+            folder,
+        )
+        shares = BatchShares(dataset, batch, seed=0)
+        order = iter(range(10**9))
+        inline = median_time(lambda: shares[next(order)], n_batches, warmup=2)
+        # with loader processes, what the training process waits for a batch that the workers
+        # read during the step before (a 20 ms stand-in for it)
+        stream = stream_batches(shares, start=0, workers=2)
+        next(stream)
+        waits = []
+        for _ in range(n_batches):
+            time.sleep(0.02)
+            start = time.perf_counter()
+            next(stream)
+            waits.append(time.perf_counter() - start)
+        del stream
+    batch_bytes = batch * (frames * bins * 2 + features.clip_samples * 4)
+    return {
+        "preset": preset_name,
+        "batch": batch,
+        "clips": n_clips,
+        "mib_per_batch": batch_bytes / 2**20,
+        "ms_inline": 1000 * inline,
+        "ms_two_workers": 1000 * statistics.median(waits),
+    }
+
+
 def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
     start = time.perf_counter()
     result: dict = {"machine": machine_info(), "reference": REFERENCE}
@@ -314,6 +380,8 @@ def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
         result["generation"] += bench_generation(name, plan.repeats)
     log("Griffin-Lim ...")
     result["griffin_lim"] = bench_griffin_lim("paper-16k", plan.gl_iters, plan.repeats)
+    log("data path ...")
+    result["data_path"] = [bench_data_path(*case) for case in plan.data_path]
     result["ratios"] = ratios(result)
     result["seconds"] = time.perf_counter() - start
     return result
@@ -371,6 +439,17 @@ def format_tables(result: dict) -> str:
     lines += ["", "| Griffin-Lim (paper-16k, batch 64) | iterations | ms/clip |", "|---|---:|---:|"]
     for row in result["griffin_lim"]:
         lines.append(f"| {row['method']} | {row['iters']} | {row['ms_per_clip']:.2f} |")
+    lines += [
+        "",
+        "| data path: a batch from the cache | batch | MiB | ms, read in the process "
+        "| ms, taken from 2 workers reading ahead |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in result.get("data_path", []):
+        lines.append(
+            f"| {row['preset']} ({row['clips']} clips) | {row['batch']} | "
+            f"{row['mib_per_batch']:.1f} | {row['ms_inline']:.2f} | {row['ms_two_workers']:.2f} |"
+        )
     if result["ratios"]:
         lines += ["", "| against the reference | ours / reference |", "|---|---:|"]
         for key, value in result["ratios"].items():

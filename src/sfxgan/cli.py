@@ -295,6 +295,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         vggish=vggish,
         progress=not args.quiet,
+        ema=not args.no_ema,
     )
     out = Path(args.out)
     report = write_report(evaluation, out, run=args.run)
@@ -515,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--run",
         type=Path,
         help="the run that generated the clips: adds phase consistency and its loss curves",
+    )
+    p.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="the clips came from `generate --no-ema`: check the run's trained generator",
     )
     p.add_argument("--classes", help="comma-separated subset of classes to evaluate")
     p.add_argument(

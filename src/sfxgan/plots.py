@@ -96,7 +96,8 @@ def overlay_loss_curves(path: str | Path, runs: Mapping[str, Sequence[dict]]) ->
         k = smoothing_window(len(rows))
         for ax, (key, _) in zip(axes, LOSS_PANELS, strict=True):
             values = np.array([r[key] for r in rows], dtype=np.float64)
-            ax.plot(steps, values, lw=0.5, alpha=0.35, color=colour)
+            # too few steps to smooth: the raw curve carries the run's name in the legend
+            ax.plot(steps, values, lw=0.5, alpha=0.35, color=colour, label=None if k > 1 else label)
             if k > 1:
                 ax.plot(steps[k - 1 :], running_mean(values, k), lw=1.2, color=colour, label=label)
     for ax, (_, title) in zip(axes, LOSS_PANELS, strict=True):

@@ -214,8 +214,14 @@ class Trainer:
         return spec, audio.to(**to), labels.to(**to)
 
     def _mine(self, drawn: torch.Tensor) -> torch.Tensor:
+        """This process's slice of a draw for the global batch, on the device. On CUDA through
+        pinned memory without waiting: a plain copy from pageable memory synchronises the
+        stream, and the host would wait for the GPU at every critic update."""
         start = self.rank * self.share
-        return drawn[start : start + self.share].to(self.device)
+        mine = drawn[start : start + self.share]
+        if self.device.type == "cuda":
+            return mine.pin_memory().to(self.device, non_blocking=True)
+        return mine
 
     def latents(self) -> torch.Tensor:
         batch, latent_dim = self.spec.train.batch_size, self.spec.model.latent_dim
@@ -291,7 +297,7 @@ class Trainer:
         # a lower scale means a float16 overflow made a scaler skip an update
         skipped = any(s.get_scale() < before for s, before in zip(scalers, scales, strict=True))
         self.skipped_in_a_row = self.skipped_in_a_row + 1 if skipped else 0
-        stop = torch.tensor(float(stop_requested), device=self.device)
+        stop = torch.full((), float(stop_requested), device=self.device)  # no host copy
         values = torch.stack([*metrics.values(), stop]).float()
         values = distributed.average(values).tolist()  # one device sync for all of them
         return dict(zip(metrics, values[:-1], strict=True)), values[-1] > 0

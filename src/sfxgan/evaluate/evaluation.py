@@ -292,16 +292,21 @@ def _subset(outputs: JudgeOutputs, index: np.ndarray) -> JudgeOutputs:
 
 
 def phase_consistency(
-    run: str | Path, classes: list[str], real_source: str | Path, n: int = PHASE_CLIPS
+    run: str | Path,
+    classes: list[str],
+    real_source: str | Path,
+    n: int = PHASE_CLIPS,
+    ema: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Per class, spectral convergence between the generator's magnitude and the magnitude of
     the audio reconstructed from it (generate's default phase method), next to the same figure
-    for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms)."""
+    for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms). `ema`:
+    the run's moving-average generator when it kept one, as `generate` uses by default."""
     from ..features import Spectrogram, from_log_spec
     from ..generate import DEFAULT_ITERS, DEFAULT_PHASE, Sampler
     from ..phase import reconstruct, spectral_convergence
 
-    sampler = Sampler.from_run(run)
+    sampler = Sampler.from_run(run, ema=ema)
     features, stft = sampler.spec.features, sampler.stft
     listing = list_source(real_source)
     listing.entries = [e for e in listing.entries if e.label in classes]
@@ -387,9 +392,11 @@ def evaluate(
     vggish=None,
     progress: bool = True,
     log=_stderr,
+    ema: bool = True,
 ) -> Evaluation:
     """Compare generated clips with real ones; train a judge on the real data when none is given
-    (it is returned, so callers can save it). `vggish`: a loaded VGGish model adds FAD."""
+    (it is returned, so callers can save it). `vggish`: a loaded VGGish model adds FAD. `ema`:
+    which of the run's generators made the clips (for the phase check with `run`)."""
     real_listing = list_source(real_source)
     if not real_listing.classes:
         raise DataError(
@@ -474,7 +481,7 @@ def evaluate(
     overall["inception_score_real"], _ = metrics.inception_score(real_out.probs, n_splits)
 
     if run is not None:
-        phase = phase_consistency(run, names, real_source)
+        phase = phase_consistency(run, names, real_source, ema=ema)
         for name in names:
             per_class[name].update(phase[name])
         for key in ("phase_sc", "phase_sc_real"):
