@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -32,6 +31,7 @@ from sfxgan.losses import critic_loss, gradient_penalty, interpolate
 from sfxgan.models import build_models
 from sfxgan.train import train
 from tests.test_cli import assert_one_line_error
+from tests.test_train import wait_for_logged_steps
 
 # Every part of a step runs: two critic updates with the penalty, the generator with the
 # reconstruction loss (batch-peak normalisation), BatchNorm, the moving average. The paper's
@@ -172,11 +172,7 @@ def test_sigterm_to_torchrun_stops_every_process_after_the_same_step(demo_dir, t
     settings = {**SETTINGS, "checkpoint_every": 1000, "preview_every": 1000, "workers": 1}
     proc = torchrun("train", demo_dir, "--out", run, "--steps=2000", *options(settings))
     metrics = run / "metrics.csv"
-    deadline = time.time() + 300
-    while time.time() < deadline and (
-        not metrics.exists() or len(metrics.read_text().splitlines()) < 4
-    ):
-        time.sleep(0.2)
+    wait_for_logged_steps(metrics, 3, timeout=300)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=120)
     state = load_checkpoint(run)
@@ -200,6 +196,22 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(demo_dir, tmp
         timeout=300,
     )
     assert_one_line_error(result, "batch_size 8", "3 processes", "multiple of 3")
+    assert not (tmp_path / "r").exists()
+
+
+def test_processes_that_cannot_meet_say_how_to_start_them(demo_dir, tmp_path):
+    """WORLD_SIZE set by hand, without torchrun's rendezvous: one line, exit code 2."""
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}
+    env.pop("MASTER_ADDR", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "sfxgan", "train", str(demo_dir), "--out", str(tmp_path / "r")]
+        + ["--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert_one_line_error(result, "could not join", "torchrun")
     assert not (tmp_path / "r").exists()
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,6 +290,15 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(demo_dir, tmp_
     assert all(torch.isfinite(v).all() for v in kept["generator"].values() if v.is_floating_point())
 
 
+def wait_for_logged_steps(metrics: Path, steps: int, timeout: float) -> None:
+    """Until a running training has logged `steps` rows to its metrics.csv (or the timeout)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and (
+        not metrics.exists() or len(metrics.read_text().splitlines()) < steps + 1
+    ):
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_continues(demo_dir, tmp_path):
     run = tmp_path / "run"
@@ -310,11 +320,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(demo_dir, tmp_path):
     ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = run / "metrics.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (
-        not metrics.exists() or len(metrics.read_text().splitlines()) < 3
-    ):
-        time.sleep(0.2)
+    wait_for_logged_steps(metrics, 2, timeout=120)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr

@@ -90,7 +90,13 @@ class Processes:
         options = {"timeout": TIMEOUT}
         if device.type == "cuda" and _accepts(dist.init_process_group, "device_id"):
             options["device_id"] = device  # NCCL knows its GPU at once (barriers need it)
-        dist.init_process_group(backend, rank=self.rank, world_size=self.world_size, **options)
+        try:
+            dist.init_process_group(backend, rank=self.rank, world_size=self.world_size, **options)
+        except (ValueError, RuntimeError) as exc:  # no rendezvous variables, or none answered
+            raise ConfigError(
+                f"process {self.rank} of {self.world_size} could not join the others "
+                f"({str(exc).splitlines()[0][:120]}); start training processes with torchrun"
+            ) from exc
 
     def stop(self) -> None:
         if self.distributed and dist.is_initialized():
