@@ -471,6 +471,37 @@ def test_interpolation_weights_are_uniform_on_0_1(demo_dir, tmp_path, monkeypatc
 
 
 @pytest.mark.slow
+def test_fp16_skips_an_overflowed_update_and_stops_when_it_keeps_overflowing(
+    demo_dir, tmp_path, monkeypatch
+):
+    """A critic update whose loss overflows (made infinite here, with its gradients) is skipped
+    by the scaler and logged as nan, and training goes on; overflowing MAX_SKIPPED_STEPS steps in
+    a row is divergence."""
+    real_penalty = train_module.gradient_penalty
+    calls = {"n": 0, "poison": {2}}  # the last critic update of step 1 (n_critic 2)
+
+    def overflowing(scores, x_hat, grad_scale=1.0):
+        calls["n"] += 1
+        penalty = real_penalty(scores, x_hat, grad_scale)
+        poisoned = calls["poison"] is None or calls["n"] in calls["poison"]
+        return penalty * float("inf") if poisoned else penalty
+
+    monkeypatch.setattr(train_module, "gradient_penalty", overflowing)
+    settings = {**QUICK, "steps": 2, "preview_every": 100, "precision": "fp16"}
+    run = train(demo_dir, tmp_path / "once", "tiny", settings, progress=False).run
+    rows = train_module.read_metrics(run)
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    assert np.isnan(rows[0]["critic_loss"]) and np.isnan(rows[0]["gradient_penalty"])
+    assert np.isfinite(rows[1]["critic_loss"])
+    assert all(torch.isfinite(v).all() for v in load_checkpoint(run)["critic"].values())
+
+    calls.update(n=0, poison=None)  # every update overflows
+    monkeypatch.setattr(train_module, "MAX_SKIPPED_STEPS", 1)
+    with pytest.raises(TrainingDiverged, match="non-finite critic_loss.* at step 2"):
+        train(demo_dir, tmp_path / "always", "tiny", settings, progress=False)
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_on_a_gpu_in_each_precision(demo_dir, tmp_path, precision):

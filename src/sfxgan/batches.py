@@ -72,11 +72,12 @@ class BatchShares(Dataset):
         self.start = rank * self.share
         self.log_shift = log_shift
 
-    def __len__(self) -> int:  # the stream is endless; DataLoader never asks with our sampler
-        raise TypeError("BatchShares is an endless stream of batches")
+    def mine(self, global_batch: torch.Tensor) -> torch.Tensor:
+        """This process's slice of anything indexed by the global batch (clips, latents)."""
+        return global_batch[self.start : self.start + self.share]
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index = self.order.batch(k)[self.start : self.start + self.share].numpy()
+        index = self.mine(self.order.batch(k)).numpy()
         log_spec = np.asarray(self.log_spec[index])
         if self.log_shift:
             log_spec = np.clip(log_spec.astype(np.float32) + self.log_shift, -1, 1)

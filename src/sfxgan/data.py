@@ -217,7 +217,8 @@ def _cache_key(listing: Listing, features: FeatureConfig, crop: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _stderr(message: str) -> None:
+def to_stderr(message: str) -> None:
+    """The default log of scans and warnings."""
     print(message, file=sys.stderr)
 
 
@@ -260,7 +261,7 @@ def load_dataset(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     progress: bool = True,
-    log: Callable[[str], None] | None = _stderr,
+    log: Callable[[str], None] | None = to_stderr,
 ) -> SoundDataset:
     """Scan, validate, decode and featurise a dataset (or load it from the cache).
 
@@ -421,7 +422,7 @@ def _write_cache(folder: Path, dataset: SoundDataset, decode_skipped: list[Skipp
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
     except OSError as exc:  # a read-only cache must not stop training
-        _stderr(f"warning: could not write the feature cache in '{folder.parent}': {exc}")
+        to_stderr(f"warning: could not write the feature cache in '{folder.parent}': {exc}")
 
 
 def _read_cache(folder: Path):

@@ -68,10 +68,8 @@ class Processes:
 
     def device(self, name: str) -> torch.device:
         """The device of this process: one GPU per process (cuda:LOCAL_RANK) under torchrun."""
-        if not self.distributed or name == "cpu":
-            return pick_device(name)
         device = pick_device(name)
-        if device.type != "cuda":
+        if not self.distributed or device.type != "cuda":
             return device
         if self.local_rank >= torch.cuda.device_count():
             raise ConfigError(
@@ -126,7 +124,7 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
 
     Buffers are not broadcast: the only ones are the generator's BatchNorm statistics, which
     `GlobalBatchNorm2d` keeps identical on every process. Gradients are views into DDP's
-    communication buckets (no copy, and no stride mismatch for the critic's (1, n) head).
+    communication buckets: no copy between gradient and bucket.
     """
     if not active():
         return module

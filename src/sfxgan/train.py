@@ -13,7 +13,6 @@ import csv
 import json
 import math
 import signal
-import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from .checkpoint import (
     step_checkpoints,
 )
 from .config import TrainConfig, get_preset
-from .data import SoundDataset, load_dataset
+from .data import SoundDataset, load_dataset, to_stderr
 from .errors import ConfigError, SfxganError
 from .features import STFT
 from .generate import Sampler
@@ -186,7 +185,6 @@ class Trainer:
         self.shares = BatchShares(
             dataset, cfg.batch_size, cfg.seed, self.rank, self.world_size, log_shift
         )
-        self.share = self.shares.share
         workers = cfg.workers if cfg.workers >= 0 else (2 if device.type == "cuda" else 0)
         self._stream_options = {"workers": workers, "pin_memory": device.type == "cuda"}
         self._batches = None
@@ -217,8 +215,7 @@ class Trainer:
         """This process's slice of a draw for the global batch, on the device. On CUDA through
         pinned memory without waiting: a plain copy from pageable memory synchronises the
         stream, and the host would wait for the GPU at every critic update."""
-        start = self.rank * self.share
-        mine = drawn[start : start + self.share]
+        mine = self.shares.mine(drawn)
         if self.device.type == "cuda":
             return mine.pin_memory().to(self.device, non_blocking=True)
         return mine
@@ -241,7 +238,7 @@ class Trainer:
             # one larger batch uses the cores better than three (the critic has no batch
             # normalisation, so this computes the same scores)
             scores = self.critic_update(torch.cat([real, fake, x_hat]), labels.repeat(3))
-        d_real, d_fake, d_hat = scores.float().split(len(labels))
+        d_real, d_fake, d_hat = scores.split(len(labels))
         gp = gradient_penalty(d_hat, x_hat, self.scaler_d.get_scale())
         loss = critic_loss(d_real, d_fake) + cfg.gp_weight * gp
         self.opt_d.zero_grad(set_to_none=True)
@@ -261,7 +258,7 @@ class Trainer:
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
         with self.autocast():
             fake = self.generator_update(z, labels).float()
-            adversarial = generator_adversarial_loss(self.critic(fake, labels).float())
+            adversarial = generator_adversarial_loss(self.critic(fake, labels))
         self.critic.requires_grad_(True)
         loss = adversarial
         recon = torch.zeros((), device=self.device)
@@ -340,10 +337,14 @@ class Trainer:
         self.step = int(state["step"])
 
     # -- the generator used for sounds ---------------------------------------------------------
+    def _plain_generator(self) -> Generator:
+        """A generator with ordinary BatchNorm: it runs in this process alone."""
+        return Generator(self.spec.model, len(self.spec.classes)).to(self.device)
+
     def inference_generator(self, weights: str = "ema") -> Generator:
         """A plain generator (eval mode, ordinary BatchNorm) with the weights generation uses:
         the moving average when there is one and `weights` is "ema", else the trained ones."""
-        generator = Generator(self.spec.model, len(self.spec.classes)).to(self.device)
+        generator = self._plain_generator()
         which = "ema" if weights == "ema" and self.ema is not None else "raw"
         generator.load_state_dict(self.inference_generator_state(which))
         return generator.eval()
@@ -364,7 +365,7 @@ class Trainer:
         cached = self._inference_states.get(which)
         if cached is not None and cached[0] == self.step:  # previews and checkpoint share one
             return cached[1]
-        generator = Generator(self.spec.model, len(self.spec.classes)).to(self.device)
+        generator = self._plain_generator()
         generator.load_state_dict(source.state_dict())
         norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         for norm in norms:
@@ -481,7 +482,7 @@ def train(
         cache_dir=cache_dir,
         use_cache=use_cache,
         progress=progress and (processes.is_main or use_cache),  # the cache builder shows it
-        log=_stderr if processes.is_main else None,
+        log=to_stderr if processes.is_main else None,
     )
     if resumed_state is not None:
         if dataset.classes != spec.classes:
@@ -562,8 +563,9 @@ def _train_loop(
         del resumed_state
     cfg = spec.train
     metrics_path = run / "metrics.csv"
-    rows = _read_metrics(metrics_path, trainer.step) if main else []
+    rows = []
     if main:
+        rows = _read_metrics(metrics_path, trainer.step)
         _write_metrics(metrics_path, rows)  # drop rows logged after the checkpoint we resume from
 
     start_step, start_time = trainer.step, time.perf_counter()
@@ -641,7 +643,3 @@ def _diverged(run: Path, step: int, metrics: dict[str, float]) -> TrainingDiverg
         f"non-finite {bad} at step {step}; training stopped ({where}); "
         "try a lower learning rate or recon_weight"
     )
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)

@@ -10,7 +10,6 @@ half, against the other half), averaged over several random splits.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..data import Listing, decode_clips, list_source, scan_folder
+from ..data import Listing, decode_clips, list_source, scan_folder, to_stderr
 from ..errors import DataError
 from . import metrics
 from .judge import Judge, JudgeConfig, JudgeOutputs, prepare, resynthesised, train_judge
@@ -41,10 +40,6 @@ class ClipSet:
 
     def of(self, name: str) -> np.ndarray:
         return np.flatnonzero(self.labels == self.classes.index(name))
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 def generated_listing(folder: str | Path) -> Listing:
@@ -391,7 +386,7 @@ def evaluate(
     seed: int = 0,
     vggish=None,
     progress: bool = True,
-    log=_stderr,
+    log=to_stderr,
     ema: bool = True,
 ) -> Evaluation:
     """Compare generated clips with real ones; train a judge on the real data when none is given
