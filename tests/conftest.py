@@ -39,3 +39,16 @@ def write(path: Path, audio: np.ndarray, rate: int = 16000, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, audio, rate, **kwargs)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, demo_dir) -> Path:
+    """A tiny-preset run trained for a few steps on the demo data, once per test session: a
+    real checkpoint (with the moving average and standing BatchNorm statistics) for the tests
+    of what reads runs (studio, export, generate). Its sounds are not yet good."""
+    from sfxgan.train import train
+
+    settings = {"steps": 6, "batch_size": 4, "recon_iters": 3, "preview_every": 100}
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    train(demo_dir, run, "tiny", settings, progress=False)
+    return run

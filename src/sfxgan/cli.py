@@ -211,24 +211,49 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampler = Sampler.from_run(args.run, device=args.device, ema=not args.no_ema)
     classes = _class_list(args.classes)
     start = time.perf_counter()
-    written = generate_to_folder(
-        sampler,
-        Path(args.out),
-        args.per_class,
-        classes,
-        args.seed,
-        args.phase,
-        args.iters,
-        pictures=args.png,
-    )
+    if args.dcase:
+        from .dcase import DCASE_CLIPS_PER_CLASS, write_dcase
+
+        per_class = args.per_class or DCASE_CLIPS_PER_CLASS
+        written = write_dcase(
+            sampler, Path(args.out), per_class, classes, args.seed, args.phase, args.iters
+        )
+    else:
+        per_class = args.per_class or 10
+        written = generate_to_folder(
+            sampler,
+            Path(args.out),
+            per_class,
+            classes,
+            args.seed,
+            args.phase,
+            args.iters,
+            pictures=args.png,
+        )
     total = sum(len(v) for v in written.values())
     seconds = time.perf_counter() - start
     weights = "moving-average" if sampler.weights == "ema" else "trained"
+    layout = " in the DCASE 2023 Task 7 layout" if args.dcase else ""
     print(
-        f"wrote {total} clips ({args.per_class} per class: {', '.join(written)}) from step "
-        f"{sampler.step} ({weights} weights) to {args.out} in {seconds:.1f} s "
+        f"wrote {total} clips ({per_class} per class: {', '.join(written)}) from step "
+        f"{sampler.step} ({weights} weights) to {args.out}{layout} in {seconds:.1f} s "
         f"({total / seconds:.1f} clips/s)"
     )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    model_path, sidecar_path = export_run(args.run, args.format, args.out, ema=not args.no_ema)
+    print(f"wrote {model_path} and its settings {sidecar_path}")
+    return 0
+
+
+def cmd_studio(args: argparse.Namespace) -> int:
+    from .studio import serve
+
+    serve(args.run, host=args.host, port=args.port, device=args.device, ema=not args.no_ema)
     return 0
 
 
@@ -387,6 +412,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_weights_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="use the trained generator weights, not their moving average (the default when "
+        "the run kept one: --ema-decay in training)",
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sfxgan", description="Conditional sound-effect generation with a regularized WGAN."
@@ -460,20 +495,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run", help="run folder (uses its latest checkpoint) or a checkpoint file")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--per-class", type=_positive_int, default=10)
+    p.add_argument(
+        "--per-class",
+        type=_positive_int,
+        default=None,
+        help="clips per class (default: 10; 100 with --dcase)",
+    )
     p.add_argument("--classes", help="comma-separated class names (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--phase", default="fast-griffin-lim", choices=PHASE_METHODS)
     p.add_argument("--iters", type=_positive_int, default=32)
     p.add_argument("--png", action="store_true", help="also write a spectrogram PNG per clip")
     p.add_argument(
+        "--dcase",
+        action="store_true",
+        help="write the DCASE 2023 Task 7 layout: OUT/<Category>/0001.wav..., 4 s, mono, "
+        "16-bit, 22 050 Hz (resampled and padded or cropped)",
+    )
+    _add_weights_options(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser(
+        "export",
+        help="the generator as an ONNX or TorchScript file for game and audio tools",
+        description="Write the generator plus the inverse of the log/normalisation (latent and "
+        "class in, magnitude spectrogram out) and a JSON sidecar FILE.json with the classes, "
+        "sample rate, STFT settings, max_value and latent size.",
+    )
+    p.add_argument("run", help="run folder (uses its latest checkpoint) or a checkpoint file")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    p.add_argument("--out", required=True, type=Path, help="file to write, e.g. rain.onnx")
+    p.add_argument(
         "--no-ema",
         action="store_true",
-        help="use the trained generator weights, not their moving average (the default when "
-        "the run kept one: --ema-decay in training)",
+        help="export the trained generator weights, not their moving average",
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.set_defaults(func=cmd_generate)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "studio",
+        help="a web page to audition, vary, blend and download generated clips",
+        description="Serve a local web page (needs the studio extra: pip install "
+        "'sfxgan[studio]'): pick a class, a number of variations and a seed, hear and see "
+        "each clip, regenerate one, blend two classes, morph between two clips, download "
+        "WAVs or a ZIP.",
+    )
+    p.add_argument("run", help="run folder (uses its latest checkpoint) or a checkpoint file")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: this machine only; 0.0.0.0 opens it to the network)",
+    )
+    p.add_argument("--port", type=int, default=7860)
+    _add_weights_options(p)
+    p.set_defaults(func=cmd_studio)
 
     p = sub.add_parser(
         "classifier",

@@ -110,9 +110,14 @@ class Generator(nn.Module):
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         # z (B, latent_dim) float, labels (B,) int64
+        return self.synthesize(z, self.label_embed(labels))
+
+    def synthesize(self, z: Tensor, embedding: Tensor) -> Tensor:
+        """The generator from a label *embedding* (B, embed_dim) instead of a label: a mix of
+        two classes' rows of `label_embed` blends the classes (the studio's class blend)."""
         B = z.shape[0]
         t0, f0 = self.config.gen_start
-        label_map = self.label_proj(self.label_embed(labels))  # (B, t0*f0)
+        label_map = self.label_proj(embedding)  # (B, t0*f0)
         label_map = label_map.view(B, 1, t0, f0)  # (B, 1, t0, f0)
         x = F.leaky_relu(self.latent_proj(z), LEAK)  # (B, C0*t0*f0)
         x = x.view(B, self.config.gen_start_channels, t0, f0)  # (B, C0, t0, f0)
