@@ -37,6 +37,10 @@ def test_quick_bench_prints_tables_and_writes_json(tmp_path):
     assert read["mib_per_batch"] == pytest.approx(16 * (128 * 128 * 2 + 8192 * 4) / 2**20)
     assert 0 < read["ms_inline"] < 1000 and 0 < read["ms_two_workers"] < 1000
     assert "| data path: a batch from the cache |" in result.stdout
+    (request,) = data["studio"]
+    assert request["preset"] == "tiny" and request["clips"] == 4
+    assert request["ms_per_clip"] == pytest.approx(1000 * request["s_per_request"] / 4)
+    assert "| studio: one request" in result.stdout
 
 
 def test_training_flops_match_the_networks_forward_counts():

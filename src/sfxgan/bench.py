@@ -57,6 +57,9 @@ class BenchPlan:
     data_path: list[tuple[str, int, int]] = field(
         default_factory=lambda: [("tiny", 16, 1024), ("paper-64k", 16, 512)]
     )
+    # presets and clip counts of the studio's requests
+    studio_presets: list[str] = field(default_factory=lambda: ["tiny", "paper-16k"])
+    studio_counts: tuple[int, ...] = (1, 4, 16)
 
 
 def default_plan(quick: bool = False) -> BenchPlan:
@@ -68,6 +71,8 @@ def default_plan(quick: bool = False) -> BenchPlan:
             gl_iters=(8, 16),
             repeats=2,
             data_path=[("tiny", 16, 256)],
+            studio_presets=["tiny"],
+            studio_counts=(4,),
         )
     return BenchPlan(
         train=[
@@ -233,9 +238,8 @@ def bench_training(case: TrainCase) -> dict:
 # --- generation and Griffin-Lim ------------------------------------------------------------------
 
 
-def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
-    """Clips/s of what `sfxgan generate` runs: the Sampler's generator batches, then its phase
-    reconstruction, for n clips, in inference mode (an untrained generator costs the same)."""
+def _untrained_sampler(preset_name: str):
+    """A Sampler over a freshly initialised generator of a preset, for 5 classes."""
     from .checkpoint import RunSpec
     from .generate import Sampler
     from .models import Generator
@@ -243,9 +247,40 @@ def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
     preset = get_preset(preset_name)
     classes = [f"class{i}" for i in range(5)]
     spec = RunSpec(preset.name, preset.features, preset.model, preset.train, classes, 10.0, "")
-    sampler = Sampler(spec, Generator(preset.model, len(classes)), torch.device("cpu"))
-    z = torch.randn(n, preset.model.latent_dim)
-    labels = torch.arange(n) % len(classes)
+    return Sampler(spec, Generator(preset.model, len(classes)), torch.device("cpu"))
+
+
+def bench_studio(preset_name: str, counts: tuple[int, ...], repeats: int) -> list[dict]:
+    """Seconds per studio request: generator, phase reconstruction, WAV files, spectrogram
+    pictures and the ZIP, for `count` clips (the page's own overhead is not included)."""
+    import tempfile
+
+    from .studio import Studio
+
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        studio = Studio(_untrained_sampler(preset_name), Path(workdir))
+        voice = studio.voice("class0")
+        for count in counts:
+            take = studio.new_take("class0", count, seed=0)
+            seconds = median_time(lambda t=take: studio.render(t, voice), repeats)
+            rows.append(
+                {
+                    "preset": preset_name,
+                    "clips": count,
+                    "s_per_request": seconds,
+                    "ms_per_clip": 1000 * seconds / count,
+                }
+            )
+    return rows
+
+
+def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
+    """Clips/s of what `sfxgan generate` runs: the Sampler's generator batches, then its phase
+    reconstruction, for n clips, in inference mode (an untrained generator costs the same)."""
+    sampler = _untrained_sampler(preset_name)
+    z = torch.randn(n, sampler.spec.model.latent_dim)
+    labels = torch.arange(n) % len(sampler.classes)
     net_s = median_time(lambda: sampler.log_spec(z, labels), repeats)
     rows = []
     for phase, iters in (("griffin-lim", 50), ("fast-griffin-lim", 32), ("fast-griffin-lim", 16)):
@@ -382,6 +417,10 @@ def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
     result["griffin_lim"] = bench_griffin_lim("paper-16k", plan.gl_iters, plan.repeats)
     log("data path ...")
     result["data_path"] = [bench_data_path(*case) for case in plan.data_path]
+    result["studio"] = []
+    for name in plan.studio_presets:
+        log(f"studio {name} ...")
+        result["studio"] += bench_studio(name, plan.studio_counts, plan.repeats)
     result["ratios"] = ratios(result)
     result["seconds"] = time.perf_counter() - start
     return result
@@ -449,6 +488,17 @@ def format_tables(result: dict) -> str:
         lines.append(
             f"| {row['preset']} ({row['clips']} clips) | {row['batch']} | "
             f"{row['mib_per_batch']:.1f} | {row['ms_inline']:.2f} | {row['ms_two_workers']:.2f} |"
+        )
+    lines += [
+        "",
+        "| studio: one request (generator, fast Griffin-Lim 32, WAVs, pictures, ZIP) | clips "
+        "| s per request | ms per clip |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in result.get("studio", []):
+        lines.append(
+            f"| {row['preset']} | {row['clips']} | {row['s_per_request']:.3f} | "
+            f"{row['ms_per_clip']:.1f} |"
         )
     if result["ratios"]:
         lines += ["", "| against the reference | ours / reference |", "|---|---:|"]

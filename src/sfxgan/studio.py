@@ -1,0 +1,490 @@
+"""`sfxgan studio`: a local web page to audition, vary, blend, morph and download clips.
+
+The page (Gradio, the optional `studio` extra) is a thin layer over `Studio`, which holds the
+run loaded once and does the work, so everything the page does can also be scripted and tested
+without a browser:
+
+    studio = Studio(Sampler.from_run("runs/demo"), workdir)
+    take = studio.new_take("rain", count=4, seed=0)      # the latents of 4 clips
+    rendered = studio.render(take, studio.voice("rain", variation=0.7))
+
+A *take* is the latents of the clips on the page; a *voice* is what the knobs say (class, a
+second class to blend with and how much, variation). Generating draws new latents; moving a
+knob re-renders the same latents with the new voice, so a user hears what the knob does to the
+very clips they are listening to. With variation 1 and no blend, clip i of a take is clip i of
+`sfxgan generate --seed S`: what the studio plays is what the command writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+
+from .audio import write_wav
+from .errors import SfxganError
+from .generate import Sampler, class_seed
+
+MAX_CLIPS = 16  # slots on the page: enough to pick from, few enough to hear them all
+MAX_VARIATION = 2.0
+MAX_MORPH_STEPS = MAX_CLIPS
+NO_BLEND = "(none)"
+KEEP_RENDERS = 64  # render folders kept on disk per studio; older ones are removed
+
+
+@dataclasses.dataclass(frozen=True)
+class Voice:
+    """What the knobs say: a class, optionally blended with a second one, and the variation.
+
+    blend 0 is `class_name` alone, 1 is `blend_with` alone; the generator sees the mix of the
+    two classes' label embeddings. variation scales the latent (the truncation trick in its
+    simplest form): 0 gives the class's central sound, 1 the training distribution, more gives
+    wilder takes that the critic never judged.
+    """
+
+    class_name: str
+    blend_with: str | None = None
+    blend: float = 0.0
+    variation: float = 1.0
+
+    @property
+    def stem(self) -> str:
+        """A file-name stem: rain, rain+wind40, rain_v70."""
+        stem = _safe(self.class_name)
+        if self.blend_with is not None and self.blend > 0:
+            stem += f"+{_safe(self.blend_with)}{round(100 * self.blend)}"
+        if not math.isclose(self.variation, 1.0):
+            stem += f"_v{round(100 * self.variation)}"
+        return stem
+
+
+@dataclasses.dataclass(frozen=True)
+class Take:
+    """The clips on the page: one latent per clip, before the variation scale, and a name."""
+
+    latents: torch.Tensor  # (n, latent_dim)
+    names: tuple[str, ...]  # what each clip is called in file names: s0_1, s0_3r1, m1-4_2
+    seed: int
+    rerolls: tuple[int, ...]  # how often each clip was regenerated
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """A take rendered with a voice: one WAV and one spectrogram picture per clip, and a ZIP."""
+
+    wavs: list[Path]
+    pictures: list[np.ndarray]  # (H, W, 3) uint8, frequency upwards
+    zip_path: Path
+    seconds: float
+
+    @property
+    def seconds_per_clip(self) -> float:
+        return self.seconds / len(self.wavs)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
+class Studio:
+    """A loaded run and what the page asks of it. Every request is checked here: a bad one is
+    an SfxganError whose message the page shows."""
+
+    def __init__(self, sampler: Sampler, workdir: Path):
+        self.sampler = sampler
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._renders: list[Path] = []
+        self._lock = threading.Lock()  # renders run on Gradio's worker threads
+        self._colormap = colormaps["magma"]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.sampler.classes
+
+    def voice(
+        self,
+        class_name: str,
+        blend_with: str | None = None,
+        blend: float = 0.0,
+        variation: float = 1.0,
+    ) -> Voice:
+        self.sampler.label(class_name)  # an unknown class names the known ones
+        if blend_with in (None, "", NO_BLEND):
+            blend_with, blend = None, 0.0
+        else:
+            self.sampler.label(blend_with)
+        blend = _number(blend, "blend", 0.0, 1.0)
+        variation = _number(variation, "variation", 0.0, MAX_VARIATION)
+        return Voice(class_name, blend_with, blend, variation)
+
+    def new_take(self, class_name: str, count: int, seed: int) -> Take:
+        """`count` new latents, the same ones `sfxgan generate --seed seed` uses for the class."""
+        count = _whole(count, "number of variations", 1, MAX_CLIPS)
+        seed = _whole(seed, "seed", 0, 2**63 - 1)
+        latents = self.sampler.latents(class_name, count, seed)
+        names = tuple(f"s{seed}_{i + 1}" for i in range(count))
+        return Take(latents, names, seed, (0,) * count)
+
+    def reroll(self, take: Take, clip: int) -> Take:
+        """A new latent for one clip (1-based), the others kept. Deterministic: the n-th
+        regeneration of clip i of a take with seed s always gives the same sound."""
+        index = _whole(clip, "clip", 1, len(take.names)) - 1
+        count = take.rerolls[index] + 1
+        g = torch.Generator().manual_seed(class_seed(take.seed, f"reroll:{index}:{count}"))
+        latents = take.latents.clone()
+        latents[index] = torch.randn(latents.shape[1], generator=g)
+        names = list(take.names)
+        names[index] = f"s{take.seed}_{index + 1}r{count}"
+        rerolls = list(take.rerolls)
+        rerolls[index] = count
+        return dataclasses.replace(
+            take, latents=latents, names=tuple(names), rerolls=tuple(rerolls)
+        )
+
+    def morph(self, take: Take, first: int, last: int, steps: int) -> Take:
+        """`steps` clips on the great circle from clip `first` to clip `last` (1-based): a
+        Gaussian latent's length concentrates near sqrt(latent_dim), and a straight line
+        between two of them passes through shorter, atypical latents; the arc does not."""
+        a = _whole(first, "first clip", 1, len(take.names)) - 1
+        b = _whole(last, "last clip", 1, len(take.names)) - 1
+        steps = _whole(steps, "morph steps", 2, MAX_MORPH_STEPS)
+        t = torch.linspace(0, 1, steps)
+        latents = slerp(take.latents[a], take.latents[b], t)
+        names = tuple(f"s{take.seed}_m{a + 1}-{b + 1}_{k + 1}" for k in range(steps))
+        return Take(latents, names, take.seed, (0,) * steps)
+
+    @torch.inference_mode()
+    def log_specs(self, take: Take, voice: Voice) -> torch.Tensor:
+        """(n, T, F) normalised log-spectrograms of a take's clips in a voice."""
+        sampler = self.sampler
+        table = sampler.generator.label_embed.weight  # (classes, embed_dim)
+        embedding = table[sampler.label(voice.class_name)]
+        if voice.blend_with is not None:
+            other = table[sampler.label(voice.blend_with)]
+            embedding = torch.lerp(embedding, other, voice.blend)
+        z = (take.latents * voice.variation).to(sampler.device)
+        embeddings = embedding.expand(len(z), -1)
+        return sampler.generator.synthesize(z, embeddings)[:, 0].float()
+
+    def render(self, take: Take, voice: Voice) -> Rendered:
+        """Generate a take's clips, write them as WAV files and a ZIP, draw their spectrograms."""
+        start = time.perf_counter()
+        with self._lock:
+            log_spec = self.log_specs(take, voice)
+            audio = self.sampler.to_audio(log_spec).cpu().numpy()
+        folder = self._new_render_folder()
+        wavs = [
+            write_wav(folder / f"{voice.stem}_{name}.wav", clip, self.sampler.sample_rate)
+            for name, clip in zip(take.names, audio, strict=True)
+        ]
+        pictures = [self.picture(s) for s in log_spec.cpu().numpy()]
+        zip_path = folder / f"{voice.stem}_s{take.seed}.zip"
+        with zipfile.ZipFile(zip_path, "w") as archive:
+            for wav in wavs:
+                archive.write(wav, wav.name)  # WAV is already compressed poorly: store is fine
+        return Rendered(wavs, pictures, zip_path, time.perf_counter() - start)
+
+    def picture(self, log_spec: np.ndarray) -> np.ndarray:
+        """A (T, F) log-spectrogram in [-1, 1] as an RGB image, time across, frequency up,
+        at least twice as wide as high (frames repeated) so that time reads at a glance."""
+        frames, bins = log_spec.shape
+        widen = max(1, round(2 * bins / frames))
+        level = np.clip((np.repeat(log_spec, widen, axis=0).T[::-1] + 1.0) / 2.0, 0.0, 1.0)
+        return (self._colormap(level)[..., :3] * 255).astype(np.uint8)
+
+    def _new_render_folder(self) -> Path:
+        # a fresh folder per render: a page still playing an older clip never reads a file
+        # that is being rewritten, and downloads keep their names
+        folder = self.workdir / uuid.uuid4().hex[:12]
+        folder.mkdir()
+        self._renders.append(folder)
+        while len(self._renders) > KEEP_RENDERS:
+            shutil.rmtree(self._renders.pop(0), ignore_errors=True)
+        return folder
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation from a to b (vectors) at fractions t (n,) -> (n, dim)."""
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega < 1e-4:  # (nearly) the same direction: the arc is the line
+        return torch.lerp(a, b, t[:, None])
+    sin = torch.sin(omega)
+    return (torch.sin((1 - t) * omega)[:, None] * a + torch.sin(t * omega)[:, None] * b) / sin
+
+
+def _number(value, what: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SfxganError(f"{what} must be a number from {low:g} to {high:g}") from None
+    if not low <= number <= high:
+        raise SfxganError(f"{what} must be from {low:g} to {high:g}, got {number:g}")
+    return number
+
+
+def _whole(value, what: str, low: int, high: int) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SfxganError(f"{what} must be a whole number from {low} to {high}") from None
+    if not number.is_integer() or not low <= number <= high:
+        raise SfxganError(f"{what} must be a whole number from {low} to {high}, got {value}")
+    return int(number)
+
+
+# --------------------------------------------------------------------------------------------
+# the page
+# --------------------------------------------------------------------------------------------
+
+CSS = """
+#status { min-height: 1.5em; }
+.clip { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 6px; }
+"""
+
+
+def build_page(studio: Studio, title: str):
+    """The Gradio page over a Studio. Returns a `gr.Blocks`, not yet launched."""
+    import gradio as gr
+
+    classes = studio.classes
+    sampler = studio.sampler
+    weights = "moving average of the weights" if sampler.weights == "ema" else "trained weights"
+
+    with gr.Blocks(title=f"sfxgan studio: {title}") as page:
+        take_state = gr.State(None)
+        gr.Markdown(
+            f"## sfxgan studio: {title}\n"
+            f"Step {sampler.step} ({weights}), {len(classes)} classes, "
+            f"{sampler.spec.features.duration:.2f} s clips at {sampler.sample_rate} Hz. "
+            "**Generate** draws new clips; the sliders change the clips on the page."
+        )
+        with gr.Row():
+            # custom values reach Studio.voice, whose message names the known classes, instead
+            # of Gradio's own check, which answers with a traceback on the console
+            class_box = gr.Dropdown(
+                classes, value=classes[0], label="Class", elem_id="class", allow_custom_value=True
+            )
+            blend_box = gr.Dropdown(
+                [NO_BLEND, *classes],
+                value=NO_BLEND,
+                label="Blend with",
+                elem_id="blend-with",
+                allow_custom_value=True,
+            )
+            blend_slider = gr.Slider(
+                0, 1, 0.5, step=0.05, label="Blend", info="0: the class, 1: the other class"
+            )
+        with gr.Row():
+            count = gr.Slider(
+                1, MAX_CLIPS, 4, step=1, label="Variations", elem_id="count", precision=0
+            )
+            seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="seed")
+            variation = gr.Slider(
+                0,
+                MAX_VARIATION,
+                1.0,
+                step=0.05,
+                label="Variation",
+                info="latent truncation: 0 the class's central sound, 1 as trained",
+                elem_id="variation",
+            )
+        with gr.Row():
+            generate = gr.Button("Generate", variant="primary", elem_id="generate")
+            download_all = gr.DownloadButton(
+                "Download all (ZIP)", visible=False, elem_id="download-all"
+            )
+        status = gr.Markdown(elem_id="status")
+
+        slots, players, pictures, rerolls = [], [], [], []
+        per_row = 4
+        for row_start in range(0, MAX_CLIPS, per_row):
+            with gr.Row(equal_height=True):
+                for i in range(row_start, row_start + per_row):
+                    with gr.Column(visible=False, elem_classes="clip", min_width=220) as slot:
+                        players.append(
+                            gr.Audio(
+                                type="filepath",
+                                label=f"Clip {i + 1}",
+                                interactive=False,
+                                buttons=["download"],
+                                elem_classes="clip-audio",
+                            )
+                        )
+                        pictures.append(
+                            gr.Image(
+                                show_label=False,
+                                interactive=False,
+                                height=140,
+                                format="png",
+                                buttons=["fullscreen"],
+                                elem_classes="clip-picture",
+                            )
+                        )
+                        rerolls.append(gr.Button(f"Regenerate clip {i + 1}", size="sm"))
+                    slots.append(slot)
+
+        with gr.Accordion("Morph between two clips", open=False), gr.Row():
+            morph_first = gr.Number(1, precision=0, label="From clip", minimum=1)
+            morph_last = gr.Number(2, precision=0, label="To clip", minimum=1)
+            morph_steps = gr.Slider(2, MAX_MORPH_STEPS, 6, step=1, label="Steps")
+            morph = gr.Button("Morph")
+
+        voice_inputs = [class_box, blend_box, blend_slider, variation]
+        outputs = [take_state, status, download_all, *slots, *players, *pictures]
+
+        def show(take: Take, voice: Voice, action: str) -> list:
+            rendered = studio.render(take, voice)
+            n = len(rendered.wavs)
+            message = (
+                f"{action}: {n} clip{'s' if n > 1 else ''} of **{voice.stem}** in "
+                f"{rendered.seconds:.2f} s ({1000 * rendered.seconds_per_clip:.0f} ms per clip)"
+            )
+            visible = [gr.Column(visible=i < n) for i in range(MAX_CLIPS)]
+            audio = [str(rendered.wavs[i]) if i < n else None for i in range(MAX_CLIPS)]
+            images = [rendered.pictures[i] if i < n else None for i in range(MAX_CLIPS)]
+            zip_button = gr.DownloadButton(value=str(rendered.zip_path), visible=True)
+            return [take, message, zip_button, *visible, *audio, *images]
+
+        def answer(action: str, request) -> list:
+            """Run one request; a bad one leaves the page as it is and says why on it."""
+            try:
+                take, voice = request()
+                return show(take, voice, action)
+            except SfxganError as exc:
+                return [gr.skip(), f"**Not done:** {exc}", *[gr.skip()] * (len(outputs) - 2)]
+
+        def shown(take: Take | None) -> Take:
+            if take is None:
+                raise SfxganError("generate some clips first")
+            return take
+
+        def on_generate(class_name, blend_with, blend, variation_, count_, seed_) -> list:
+            return answer(
+                "Generated",
+                lambda: (
+                    studio.new_take(class_name, count_, seed_),
+                    studio.voice(class_name, blend_with, blend, variation_),
+                ),
+            )
+
+        def on_knob(take, *voice) -> list:
+            if take is None:  # nothing on the page yet: the knobs wait for Generate
+                return [gr.skip()] * len(outputs)
+            return answer("Re-voiced", lambda: (take, studio.voice(*voice)))
+
+        def on_reroll(index: int):
+            def handler(take, *voice) -> list:
+                return answer(
+                    f"Regenerated clip {index + 1}",
+                    lambda: (studio.reroll(shown(take), index + 1), studio.voice(*voice)),
+                )
+
+            return handler
+
+        def on_morph(take, class_name, blend_with, blend, variation_, first, last, steps):
+            voice = (class_name, blend_with, blend, variation_)
+            return answer(
+                "Morphed",
+                lambda: (studio.morph(shown(take), first, last, steps), studio.voice(*voice)),
+            )
+
+        generate.click(on_generate, [*voice_inputs, count, seed], outputs, api_name="generate")
+        for knob in (blend_slider, variation):
+            knob.release(on_knob, [take_state, *voice_inputs], outputs, api_name=False)
+        blend_box.input(on_knob, [take_state, *voice_inputs], outputs, api_name=False)
+        for i, button in enumerate(rerolls):
+            button.click(on_reroll(i), [take_state, *voice_inputs], outputs, api_name=False)
+        morph.click(
+            on_morph,
+            [take_state, *voice_inputs, morph_first, morph_last, morph_steps],
+            outputs,
+            api_name="morph",
+        )
+    return page
+
+
+def serve(
+    run: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    device: str = "auto",
+    ema: bool = True,
+) -> None:
+    """Load a run once and serve the studio page until Ctrl-C or SIGTERM."""
+    import os
+
+    # no calls home: the studio runs offline, and what a user generates stays on their machine
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio as gr  # noqa: F401
+    except ImportError:
+        raise SfxganError(
+            "the studio needs Gradio, which is not installed; install the studio extra: "
+            "pip install 'sfxgan[studio]'"
+        ) from None
+    if not 1 <= port <= 65535:
+        raise SfxganError(f"port must be from 1 to 65535, got {port}")
+
+    sampler = Sampler.from_run(run, device=device, ema=ema)
+    workdir = Path(tempfile.mkdtemp(prefix="sfxgan-studio-"))
+    studio = Studio(sampler, workdir)
+    title = Path(run).resolve().name
+    page = build_page(studio, title)
+    try:
+        try:
+            page.launch(
+                server_name=host,
+                server_port=port,
+                prevent_thread_lock=True,
+                quiet=True,
+                share=False,
+                inbrowser=False,
+                footer_links=[],
+                allowed_paths=[str(workdir)],
+                css=CSS,
+            )
+        except OSError as exc:
+            raise SfxganError(
+                f"cannot listen on {host}:{port} ({str(exc).splitlines()[0][:80]}); "
+                "give a free port with --port"
+            ) from None
+        where = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        print(f"sfxgan studio: {title}, step {sampler.step}, classes: {', '.join(studio.classes)}")
+        print(f"open {where} in a browser; Ctrl-C stops it", flush=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"note: listening on {host}: anyone who can reach this machine can use the page",
+                file=sys.stderr,
+            )
+        _wait_for_stop()
+    finally:
+        page.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("sfxgan studio: stopped")
+
+
+def _wait_for_stop() -> None:
+    """Sleep until Ctrl-C or SIGTERM (a service manager's stop): both end the studio cleanly."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
