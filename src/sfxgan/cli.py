@@ -214,6 +214,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.dcase:
         from .dcase import DCASE_CLIPS_PER_CLASS, write_dcase
 
+        if args.png:
+            raise SfxganError(
+                "--png is not part of the DCASE layout (audio only); drop it, or write the "
+                "pictures with a plain `sfxgan generate --png` into another folder"
+            )
+
         per_class = args.per_class or DCASE_CLIPS_PER_CLASS
         written = write_dcase(
             sampler, Path(args.out), per_class, classes, args.seed, args.phase, args.iters

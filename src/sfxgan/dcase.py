@@ -1,0 +1,356 @@
+"""`sfxgan generate RUN --out DIR --dcase`: clips in the layout and format of DCASE 2023 Task 7.
+
+The Foley sound synthesis task of DCASE 2023 asked for 100 clips per category, 4 s, mono,
+16-bit PCM at 22 050 Hz, and ranked systems by FAD (VGGish embeddings) per category. Its
+baseline's inference script writes `<out>/<Category>/0001.wav ... 0100.wav`; this writes the same
+tree, so a run's clips can be scored like the challenge's published systems:
+
+    DIR/DogBark/0001.wav ... DIR/DogBark/0100.wav
+    DIR/Rain/0001.wav ...
+    DIR/dcase.json          what was done (run, seed, conversion, class -> folder)
+
+Conversion of each clip (docs/dcase.md says why):
+
+1. the generator and phase reconstruction at the model's rate (as `sfxgan generate`; clip i of
+   a class is clip i of `sfxgan generate --per-class N` with the same seed);
+2. resampled to 22 050 Hz with soxr, quality "HQ";
+3. cut to 4 s keeping the start, or padded with digital silence at the end; either edge gets a
+   10 ms raised-cosine fade-out, so that the cut is not a click;
+4. peak-normalised to -1 dBFS (after resampling, which can overshoot a peak of 1);
+5. written as 16-bit PCM, without dither (the padding stays exact digital silence).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+
+from . import __version__
+from .audio import AUDIO_EXTENSIONS, fit_length, write_wav
+from .errors import SfxganError
+from .generate import Sampler
+
+# --- the challenge's format ---------------------------------------------------------------------
+
+DCASE_CLIPS_PER_CLASS = 100
+DCASE_SAMPLE_RATE = 22_050
+DCASE_SECONDS = 4
+DCASE_SAMPLES = DCASE_SAMPLE_RATE * DCASE_SECONDS  # 88 200
+DCASE_TASK = "DCASE 2023 Task 7 (Foley sound synthesis)"
+# The category names and indices of the task description; the folder names of its development
+# set and of its baseline's output.
+DCASE_CATEGORIES: dict[str, int] = {
+    "DogBark": 0,
+    "Footstep": 1,
+    "GunShot": 2,
+    "Keyboard": 3,
+    "MovingMotorVehicle": 4,
+    "Rain": 5,
+    "Sneeze_Cough": 6,
+}
+# Files are numbered 0001, 0002, ... as the baseline writes them; more than 4 digits would break
+# both the name pattern and the sort order that tools listing the folder rely on.
+MAX_CLIPS_PER_CLASS = 9999
+
+# --- the conversion ------------------------------------------------------------------------------
+
+RESAMPLE_QUALITY = "HQ"  # soxr's 20-bit recipe, as the data loader uses: finer than 16-bit output
+# -1 dBFS sample peak, the usual delivery ceiling (EBU R128 asks -1 dBTP): room for the
+# inter-sample peaks that a later resampling (VGGish's 16 kHz, a player's DAC) brings back. 1 dB
+# of level changes no figure of the evaluation materially; clipping would.
+PEAK_DBFS = -1.0
+PEAK = 10.0 ** (PEAK_DBFS / 20.0)
+# A fade-out over the last 10 ms before a cut or before the padded silence: long enough to turn
+# the step into no click, short enough to leave the sound's own decay alone.
+FADE_SECONDS = 0.010
+# Clips of a class are generated, converted and written this many at a time: what is held at
+# once stays at 32 spectrograms and clips (a few tens of MB on paper-64k) whatever --per-class
+# asks, and the first files are on disk early. A multiple of the phase reconstruction's batch of
+# 16 (PHASE_BATCH), so that no chunk leaves it a small remainder batch.
+CHUNK = 32
+# Below this share of the 4 s, most of each file is padding: say so, FAD will show it.
+SHORT_SHARE = 0.9
+
+# --- the class mapping ----------------------------------------------------------------------------
+
+# Names of a run's classes that mean a DCASE category, compared after `_key` (case folded, spaces,
+# underscores, hyphens and other punctuation dropped): the category's own name, plural and -ing
+# forms, and a few common names of the same sound. Anything else is not a DCASE category.
+DCASE_ALIASES: dict[str, tuple[str, ...]] = {
+    "DogBark": ("dogbark", "dogbarks", "dogbarking", "bark", "barks", "barking"),
+    "Footstep": ("footstep", "footsteps"),
+    "GunShot": ("gunshot", "gunshots", "gunfire"),
+    "Keyboard": ("keyboard", "keyboards", "keyboardtyping", "typing"),
+    "MovingMotorVehicle": (
+        "movingmotorvehicle",
+        "movingmotorvehicles",
+        "motorvehicle",
+        "motorvehicles",
+    ),
+    "Rain": ("rain", "rainfall"),
+    # early versions of the baseline named this folder "Sneeze"
+    "Sneeze_Cough": (
+        "sneezecough",
+        "sneezescoughs",
+        "sneezeandcough",
+        "sneezesandcoughs",
+        "coughsneeze",
+        "sneeze",
+        "sneezes",
+        "cough",
+        "coughs",
+    ),
+}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\W_]+", "", name.casefold())
+
+
+_CATEGORY_OF: dict[str, str] = {
+    alias: category for category, aliases in DCASE_ALIASES.items() for alias in aliases
+}
+assert all(_key(c) in _CATEGORY_OF for c in DCASE_CATEGORIES), "a category misses its own name"
+
+
+def dcase_category(class_name: str) -> str | None:
+    """The DCASE 2023 Task 7 category a class name means ("dog_bark" -> "DogBark"), or None."""
+    return _CATEGORY_OF.get(_key(class_name))
+
+
+def dcase_folders(class_names: list[str]) -> dict[str, str]:
+    """class -> folder: the DCASE category where the name means one, else the class's own name.
+    Two classes meaning the same category are an error: one folder would mix two sounds."""
+    folders: dict[str, str] = {}
+    by_category: dict[str, list[str]] = {}
+    for name in class_names:
+        category = dcase_category(name)
+        folders[name] = category or name
+        if category:
+            by_category.setdefault(category, []).append(name)
+    for category, names in by_category.items():
+        if len(names) > 1:
+            quoted = [f"'{n}'" for n in names]
+            listed = f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+            raise SfxganError(
+                f"classes {listed} {'both' if len(names) == 2 else 'all'} map to the DCASE "
+                f"category {category}; write one of them with --classes"
+            )
+    return folders
+
+
+# --- the conversion -------------------------------------------------------------------------------
+
+
+def to_dcase_clip(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """One clip of the model (any rate, any length) -> 88 200 float32 samples at 22 050 Hz,
+    peak -1 dBFS: resampled, cut (keeping the start) or padded with silence, the edge faded."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if sample_rate != DCASE_SAMPLE_RATE:
+        audio = soxr.resample(audio, sample_rate, DCASE_SAMPLE_RATE, quality=RESAMPLE_QUALITY)
+    sound = min(len(audio), DCASE_SAMPLES)  # samples of sound; the rest is padding
+    clip = fit_length(np.asarray(audio, dtype=np.float32), DCASE_SAMPLES, crop="start").copy()
+    if len(audio) != DCASE_SAMPLES:
+        fade = min(round(FADE_SECONDS * DCASE_SAMPLE_RATE), sound)
+        # raised cosine from 1 to 0 over the last `fade` samples of sound
+        ramp = 0.5 * (1.0 + np.cos(np.pi * (np.arange(1, fade + 1) / fade)))
+        clip[sound - fade : sound] *= ramp.astype(np.float32)
+    peak = float(np.abs(clip).max())
+    # a silent clip stays silent rather than becoming amplified rounding noise
+    return clip * np.float32(PEAK / peak) if peak > 1e-8 else clip
+
+
+def _length_note(model_seconds: float) -> str:
+    target = f"{DCASE_SECONDS} s"
+    if abs(model_seconds - DCASE_SECONDS) < 0.5 / DCASE_SAMPLE_RATE:
+        return f"none: the model's clips are {target}"
+    if model_seconds < DCASE_SECONDS:
+        return (
+            f"padded {model_seconds:g} s -> {target} with silence at the end "
+            f"({FADE_SECONDS * 1000:g} ms fade-out at the end of the sound)"
+        )
+    return (
+        f"cropped {model_seconds:g} s -> {target}, keeping the start "
+        f"({FADE_SECONDS * 1000:g} ms fade-out before the cut)"
+    )
+
+
+# --- the folder -----------------------------------------------------------------------------------
+
+
+def clip_name(index: int) -> str:
+    """The file name of clip `index` (from 0): 0001.wav, 0002.wav, ..."""
+    return f"{index + 1:04d}.wav"
+
+
+def _foreign_audio(out: Path, planned: set[Path]) -> list[Path]:
+    """Audio files under `out` that this command would not overwrite. Hidden entries are left
+    out, as `sfxgan evaluate` and the training scanner leave them out."""
+    found = []
+    for path in sorted(out.rglob("*")):
+        parts = path.relative_to(out).parts
+        if any(p.startswith(".") for p in parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in AUDIO_EXTENSIONS and path not in planned:
+            found.append(path)
+    return found
+
+
+def _check_folder(out: Path, folders: list[str], per_class: int) -> None:
+    """Refuse a folder holding audio files this command would not replace: leftovers (an earlier
+    set of 100 under a new one of 50, an earlier command's other classes, `generate`'s own
+    layout) would be counted by an evaluation of the folder as if they were this set."""
+    if out.exists() and not out.is_dir():
+        raise SfxganError(f"--out '{out}' exists and is not a folder; choose a new folder")
+    if not out.is_dir():
+        return
+    planned = {out / folder / clip_name(i) for folder in folders for i in range(per_class)}
+    try:
+        foreign = _foreign_audio(out, planned)
+    except OSError as exc:
+        raise SfxganError(f"cannot read '{out}': {exc.strerror or exc}") from exc
+    if foreign:
+        first = foreign[0]
+        others = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise SfxganError(
+            f"'{first.parent}' holds {first.name}{others}: audio under '{out}' that this command "
+            f"would not overwrite and an evaluation would mix with the new set; choose a new "
+            f"--out folder or remove them"
+        )
+
+
+def _write_json(path: Path, record: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # never half a file
+
+
+def write_dcase(
+    sampler: Sampler,
+    out: Path,
+    per_class: int,
+    classes: list[str] | None,
+    seed: int,
+    phase: str,
+    n_iter: int,
+) -> dict[str, list[Path]]:
+    """Write OUT/<Category>/0001.wav... (4 s, mono, 16-bit, 22 050 Hz) and OUT/dcase.json.
+
+    Classes of the run that are DCASE categories (after `dcase_category`) go to the category's
+    folder, others under their own name (said on stderr). Everything is checked before anything
+    is written. Returns folder -> written files. Deterministic for (seed, class)."""
+    out = Path(out)
+    names = list(dict.fromkeys(classes or sampler.classes))  # "rain,rain" is one class
+    for name in names:
+        sampler.label(name)  # every name is checked before anything is written
+    if not 1 <= per_class <= MAX_CLIPS_PER_CLASS:
+        raise SfxganError(
+            f"the DCASE layout numbers clips 0001 to {MAX_CLIPS_PER_CLASS:04d}; "
+            f"ask for 1 to {MAX_CLIPS_PER_CLASS} per class, not {per_class}"
+        )
+    folders = dcase_folders(names)
+    _check_folder(out, list(folders.values()), per_class)
+
+    model_rate = sampler.sample_rate
+    model_samples = sampler.spec.features.clip_samples
+    model_seconds = model_samples / model_rate
+    others = [name for name in names if dcase_category(name) is None]
+    if others:
+        listed = ", ".join(f"'{n}'" for n in others)
+        if len(others) == 1:
+            said = "is not a DCASE 2023 Task 7 category; written under its own name"
+        else:
+            said = "are not DCASE 2023 Task 7 categories; written under their own names"
+        print(f"note: {listed} {said}", file=sys.stderr)
+    if model_seconds < SHORT_SHARE * DCASE_SECONDS:
+        print(
+            f"warning: the model's clips are {model_seconds:g} s long, so each {DCASE_SECONDS} s "
+            f"file is {model_seconds:g} s of sound then {DCASE_SECONDS - model_seconds:g} s of "
+            f"silence; FAD against the challenge's 4 s clips counts the silence too",
+            file=sys.stderr,
+        )
+
+    record = {
+        "task": DCASE_TASK,
+        "complete": False,  # true once every clip is written: an interrupted set says so
+        "sfxgan_version": __version__,
+        "checkpoint": str(sampler.checkpoint),
+        "step": sampler.step,
+        "weights": sampler.weights,
+        "preset": sampler.spec.preset,
+        "seed": seed,
+        "phase": {"method": phase, "iterations": n_iter},
+        "model": {
+            "sample_rate": model_rate,
+            "clip_samples": model_samples,
+            "clip_seconds": model_seconds,
+        },
+        "format": {
+            "sample_rate": DCASE_SAMPLE_RATE,
+            "clip_samples": DCASE_SAMPLES,
+            "clip_seconds": DCASE_SECONDS,
+            "channels": 1,
+            "subtype": "PCM_16",
+            "clips_per_class": per_class,
+            "files": f"{clip_name(0)} ... {clip_name(per_class - 1)}",
+        },
+        "conversion": {
+            "resampling": f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}, "
+            f"{model_rate} Hz -> {DCASE_SAMPLE_RATE} Hz",
+            "length": _length_note(model_seconds),
+            "normalisation": f"peak {PEAK_DBFS:g} dBFS per clip, after resampling",
+            "dither": "none",
+        },
+        "classes": [
+            {
+                "class": name,
+                "folder": folders[name],
+                "dcase_category": dcase_category(name),
+                "dcase_index": DCASE_CATEGORIES.get(folders[name]),
+            }
+            for name in names
+        ],
+    }
+    written: dict[str, list[Path]] = {}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "dcase.json", record)
+        for name in names:
+            written[folders[name]] = _write_class(
+                sampler, out / folders[name], name, per_class, seed, phase, n_iter
+            )
+        _write_json(out / "dcase.json", {**record, "complete": True})
+    except OSError as exc:
+        raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
+    return written
+
+
+def _write_class(
+    sampler: Sampler,
+    folder: Path,
+    name: str,
+    per_class: int,
+    seed: int,
+    phase: str,
+    n_iter: int,
+) -> list[Path]:
+    # All latents at once, as `generate` draws them, so that clip i is the same sound in both
+    # layouts; the expensive part (network, phase, resampling) runs a chunk at a time.
+    z = sampler.latents(name, per_class, seed)
+    labels = torch.full((per_class,), sampler.label(name), dtype=torch.long)
+    paths = []
+    for start in range(0, per_class, CHUNK):
+        log_spec = sampler.log_spec(z[start : start + CHUNK], labels[start : start + CHUNK])
+        # unnormalised: the one normalisation is to_dcase_clip's, after resampling
+        audio = sampler.to_audio(log_spec, phase, n_iter, normalize=False).cpu().numpy()
+        for offset, clip in enumerate(audio):
+            dcase = to_dcase_clip(clip, sampler.sample_rate)
+            paths.append(write_wav(folder / clip_name(start + offset), dcase, DCASE_SAMPLE_RATE))
+    return paths
