@@ -21,6 +21,9 @@ from .config import FeatureConfig
 # [-1, 1], the range of the generator's tanh.
 LOG_FLOOR = -10.0
 LOG_SCALE = 5.0
+# The inverse STFT divides by the windows' overlap-added squares, floored at this share of their
+# value where frames fully overlap (see STFT._envelope).
+ENVELOPE_FLOOR = 0.1
 
 
 def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
@@ -125,10 +128,19 @@ class STFT:
             with torch.inference_mode(False):  # see `window`
                 sq = self.window(device, dtype).square()
                 env = _overlap_add(sq.expand(1, n_frames, self.win), self.hop)[0]
-                # Samples no window covers (the first one, under a periodic Hann window) cannot
-                # be recovered; leave them at zero instead of dividing by ~0.
-                tiny = env.max() * 1e-6
-                self._cache[key] = torch.where(env > tiny, env, torch.full_like(env, math.inf))
+                # Only the rising edge of the first window covers the first samples, where the
+                # envelope falls towards 0. Dividing by it there is exact for the STFT of a real
+                # signal but amplifies whatever an *inconsistent* spectrogram (a generated one,
+                # a Griffin-Lim estimate) puts there by up to 1 / w[n]: it made a spike at
+                # sample ~3 of every generated clip, 20-30 dB above the sound, which peak
+                # normalisation then turned into a click and a quiet clip. So the envelope is
+                # floored at ENVELOPE_FLOOR of its value where frames fully overlap: exact from
+                # sample win * ~0.2 on (55 of tiny's 8192), a short fade-in before that, and the
+                # first sample, which no window covers, stays 0.
+                full = env[self.win : len(env) - self.win]
+                floor = ENVELOPE_FLOOR * (full.min() if len(full) else env.max())
+                env = torch.where(env > 0, env.clamp_min(floor), torch.full_like(env, math.inf))
+                self._cache[key] = env
         return self._cache[key]
 
     def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
@@ -138,7 +150,8 @@ class STFT:
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Least-squares inverse STFT: (..., frames, bins) complex -> (..., length) real.
 
-        Exact for any spectrogram that is the STFT of a signal (up to samples no window covers).
+        Exact for any spectrogram that is the STFT of a signal, except at the first samples,
+        which only the rising edge of the first window covers (faded in, see `_envelope`).
         """
         lead = spec.shape[:-2]
         n_frames = spec.shape[-2]
