@@ -1,0 +1,352 @@
+"""A trained generator as one ONNX or TorchScript file for game and audio tools.
+
+    from sfxgan.export import export_run
+    model, sidecar = export_run("runs/demo", "onnx", "sfx.onnx")   # sfx.onnx, sfx.onnx.json
+
+The file maps a latent `z` (batch, latent_dim) float32 and a class `label` (batch,) int64 to
+
+- `magnitude` (batch, frames, bins) float32: the linear STFT magnitude, the generator's output
+  with the log/normalisation undone (exp(5 (x - 1)) * max_value);
+- `audio` (batch, clip_samples) float32: fast Griffin-Lim (32 iterations, momentum 0.99, zero
+  initial phase) with each clip scaled to peak 1, what `sfxgan generate` writes.
+
+Griffin-Lim is rewritten here with operations every ONNX runtime has: the STFT is a strided
+convolution with fixed windowed cos/sin kernels, the inverse a transposed convolution (the
+overlap-add) with the inverse DFT's kernels, divided by the fixed window envelope. No FFT, no
+complex numbers, no loop operator: the 32 iterations are unrolled. docs/export.md has the
+measured agreement with sfxgan's own FFT-based reconstruction and the timings.
+
+Next to the file goes a JSON sidecar FILE.json with what a tool needs to use it: the classes
+(index = label), sample rate, STFT settings, max_value, latent size, input and output names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+import secrets
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import __version__
+from .config import FeatureConfig
+from .errors import SfxganError
+from .features import LOG_SCALE, STFT
+from .generate import DEFAULT_ITERS, DEFAULT_PHASE, Sampler
+from .models import Generator
+from .phase import _EPS as PHASE_EPS
+from .phase import FAST_MOMENTUM
+
+FORMATS = ("onnx", "torchscript")
+EXPORT_FORMAT = "sfxgan-export"
+EXPORT_VERSION = 1
+# Below the exporter's default (20 in torch 2.13) for runtimes embedded in tools, which lag
+# behind; the graph needs no operator newer than opset 18's Conv, ConvTranspose and ReduceMax.
+OPSET = 18
+INPUT_NAMES = ("z", "label")
+OUTPUT_NAMES = ("magnitude", "audio")
+PEAK_EPS = 1e-8  # `phase.peak_normalize`'s default
+# The batch the graph is traced with. Not 1: torch.export would specialise a size-1 axis.
+EXAMPLE_BATCH = 2
+EXPORT_EXTRA = "install the export extra: pip install 'sfxgan[export]'"
+
+
+class GriffinLim(nn.Module):
+    """Fast Griffin-Lim on magnitudes (batch, frames, bins) -> peak-normalised audio
+    (batch, clip_samples), the same algorithm and STFT as `phase.griffin_lim` +
+    `phase.peak_normalize`, with operations that export to ONNX.
+
+    The complex spectrogram is kept as (batch, 2 * bins, frames): real parts, then imaginary
+    parts, the layout the convolutions produce, so an iteration needs no transposes.
+    """
+
+    def __init__(self, config: FeatureConfig, n_iter: int = DEFAULT_ITERS):
+        super().__init__()
+        n_fft, hop, win = config.n_fft, config.hop_length, config.win_length
+        self.hop, self.n_iter, self.bins = hop, n_iter, n_fft // 2 + 1
+        self.length = config.clip_samples
+        n_frames = config.n_frames
+
+        # Built in float64 and rounded once, so the float32 kernels are as exact as can be. The
+        # window and the envelope come from sfxgan's own `STFT`, so the two cannot drift apart.
+        stft = STFT(config)
+        cpu = torch.device("cpu")
+        window = stft.window(cpu, torch.float64).numpy()
+        t = np.arange(win)[:, None]
+        k = np.arange(self.bins)[None, :]
+        angle = 2 * np.pi * ((t * k) % n_fft) / n_fft  # reduced mod n_fft: exact cos/sin
+        cos, sin = np.cos(angle), np.sin(angle)  # (win, bins)
+        # rfft of the windowed frame zero-padded to n_fft: only its first `win` samples count.
+        analysis = np.concatenate([cos, -sin], axis=1) * window[:, None]  # (win, 2 bins)
+        # irfft(n=n_fft) keeps its first `win` samples (the rest lies outside the window):
+        # x[t] = sum_k c_k (Re X_k cos - Im X_k sin) / n_fft, c_k = 2 except DC and Nyquist, whose
+        # imaginary parts irfft ignores (sin is 0 there anyway); then the synthesis window.
+        coef = np.full(self.bins, 2.0)
+        coef[0] = 1.0
+        if n_fft % 2 == 0:
+            coef[-1] = 1.0
+        synthesis = np.concatenate([cos.T, -sin.T], axis=0) * np.tile(coef, 2)[:, None]
+        synthesis = synthesis / n_fft * window[None, :]  # (2 bins, win)
+        # The least-squares inverse divides by the overlap-added squared window (infinite where
+        # no window reaches, so those samples stay zero); samples past the clip are zeroed too:
+        # `STFT.inverse` crops them and the next analysis pads zeros back.
+        inv_envelope = 1.0 / stft._envelope(n_frames, cpu, torch.float64).numpy()
+        inv_envelope[self.length :] = 0.0
+
+        def buffer(array: np.ndarray) -> Tensor:
+            return torch.tensor(array, dtype=torch.float32)
+
+        self.register_buffer("analysis", buffer(analysis.T[:, None, :]))  # (2 bins, 1, win)
+        self.register_buffer("synthesis", buffer(synthesis[:, None, :]))  # (2 bins, 1, win)
+        self.register_buffer("inv_envelope", buffer(inv_envelope))  # (padded,)
+
+    def _inverse(self, spec: Tensor) -> Tensor:  # (B, 2 bins, frames) -> (B, 1, padded)
+        return F.conv_transpose1d(spec, self.synthesis, stride=self.hop) * self.inv_envelope
+
+    def forward(self, magnitude: Tensor) -> Tensor:  # (B, frames, bins) -> (B, clip_samples)
+        mag = magnitude.transpose(1, 2)  # (B, bins, frames)
+        spec = torch.cat([mag, torch.zeros_like(mag)], dim=1)  # zero initial phase
+        keep = FAST_MOMENTUM / (1.0 + FAST_MOMENTUM)
+        bins = self.bins
+        kept = None  # keep * the previous iteration's rebuilt spectrogram
+        for _ in range(self.n_iter):  # unrolled in the exported graph
+            rebuilt = F.conv1d(self._inverse(spec), self.analysis, stride=self.hop)
+            estimate = rebuilt if kept is None else rebuilt - kept
+            # |estimate| per bin from the real and imaginary halves; slices rather than a
+            # reshape, so the graph has no batch-dependent shape arithmetic
+            square = estimate * estimate
+            scale = mag / ((square[:, :bins] + square[:, bins:]).sqrt() + PHASE_EPS)
+            spec = estimate * torch.cat([scale, scale], dim=1)
+            kept = keep * rebuilt
+        audio = self._inverse(spec)[:, 0, : self.length]
+        return audio / (audio.abs().amax(dim=-1, keepdim=True) + PEAK_EPS)
+
+
+class ExportedGenerator(nn.Module):
+    """(z, label) -> magnitude (B, frames, bins) [, audio (B, clip_samples)]: the generator, the
+    inverse of the log/normalisation and optionally Griffin-Lim."""
+
+    def __init__(self, generator: Generator, max_value: float, griffin_lim: GriffinLim | None):
+        super().__init__()
+        self.generator, self.griffin_lim = generator, griffin_lim
+        self.max_value = float(max_value)
+
+    def forward(self, z: Tensor, label: Tensor) -> tuple[Tensor, ...]:
+        log_spec = self.generator(z, label)[:, 0]  # (B, frames, bins) in [-1, 1]
+        # `features.from_log_spec`, written out so the constant folds into the graph
+        magnitude = torch.exp(LOG_SCALE * (log_spec - 1.0)) * self.max_value
+        if self.griffin_lim is None:
+            return (magnitude,)
+        return magnitude, self.griffin_lim(magnitude)
+
+
+def build_module(sampler: Sampler, audio: bool = True) -> ExportedGenerator:
+    """The module that gets exported, on the CPU in float32 and eval mode (BatchNorm uses the
+    statistics the checkpoint carries). A copy: the sampler's own generator stays as it was."""
+    generator = copy.deepcopy(sampler.generator).to("cpu", torch.float32).eval()
+    griffin_lim = GriffinLim(sampler.spec.features) if audio else None
+    return ExportedGenerator(generator, sampler.spec.max_value, griffin_lim).eval()
+
+
+def export_run(
+    run: str | Path, fmt: str, out: str | Path, ema: bool = True, audio: bool = True
+) -> tuple[Path, Path]:
+    """Export a run folder's latest checkpoint (or a checkpoint file) as `fmt` ("onnx" or
+    "torchscript") to `out`, with its settings in `out` + ".json". Returns both paths.
+
+    Both files appear whole or not at all: each is written under a temporary name in the same
+    folder and renamed over its target only when complete.
+    """
+    if fmt not in FORMATS:
+        raise SfxganError(f"unknown export format '{fmt}'; choose {' or '.join(FORMATS)}")
+    if fmt == "onnx":
+        _require_onnx()
+    out = Path(out)
+    sidecar_path = Path(f"{out}.json")  # rain.onnx -> rain.onnx.json: two exports never clash
+    if out.is_dir():
+        suffix = "onnx" if fmt == "onnx" else "pt"
+        raise SfxganError(f"--out '{out}' is a folder; give a file, such as {out / 'sfx'}.{suffix}")
+    # Claim the temporary files before the (slow) export, so an unwritable --out fails at once.
+    with _temporary(out) as model_tmp, _temporary(sidecar_path) as sidecar_tmp:
+        sampler = Sampler.from_run(run, device="cpu", ema=ema)
+        if out.resolve() == Path(sampler.checkpoint).resolve():
+            raise SfxganError(f"--out '{out}' is the checkpoint being exported; choose another")
+        module = build_module(sampler, audio)
+        settings = sidecar(sampler, fmt, out.name, audio)
+        with torch.no_grad():
+            data = (
+                _to_onnx(module, settings) if fmt == "onnx" else _to_torchscript(module, settings)
+            )
+        _write(model_tmp, data)
+        _write(sidecar_tmp, (json.dumps(settings, indent=2) + "\n").encode())
+        os.replace(model_tmp, out)
+        os.replace(sidecar_tmp, sidecar_path)
+    return out, sidecar_path
+
+
+def sidecar(sampler: Sampler, fmt: str, model_file: str, audio: bool = True) -> dict:
+    """The JSON sidecar: everything a tool needs besides the model file."""
+    spec, features = sampler.spec, sampler.spec.features
+    frames, bins = features.n_frames, features.n_bins
+    outputs = [{"name": "magnitude", "dtype": "float32", "shape": ["batch", frames, bins]}]
+    if audio:
+        outputs.append(
+            {"name": "audio", "dtype": "float32", "shape": ["batch", spec.features.clip_samples]}
+        )
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "sfxgan_version": __version__,
+        "model_file": model_file,
+        "model_format": fmt,
+        **({"opset": OPSET} if fmt == "onnx" else {}),
+        "classes": list(spec.classes),
+        "sample_rate": features.sample_rate,
+        "clip_samples": features.clip_samples,
+        "stft": {
+            "n_fft": features.n_fft,
+            "hop_length": features.hop_length,
+            "win_length": features.win_length,
+            "window": "hann",
+            "window_periodic": True,
+            "centered": False,
+            "padding": "zeros at the end, to (frames - 1) * hop_length + win_length samples",
+            "frames": frames,
+            "bins": bins,
+        },
+        "max_value": spec.max_value,
+        "latent_dim": spec.model.latent_dim,
+        "latent_distribution": "standard normal",
+        "magnitude_formula": "magnitude = exp(5 * (x - 1)) * max_value, x the generator's "
+        "output in [-1, 1]; inverse of x = log(max(magnitude / max_value, e^-10)) / 5 + 1",
+        "inputs": [
+            {"name": "z", "dtype": "float32", "shape": ["batch", spec.model.latent_dim]},
+            {"name": "label", "dtype": "int64", "shape": ["batch"]},
+        ],
+        "outputs": outputs,
+        "audio": {
+            "phase": DEFAULT_PHASE,
+            "iterations": DEFAULT_ITERS,
+            "momentum": FAST_MOMENTUM,
+            "initial_phase": "zeros",
+            "normalization": "each clip scaled to peak 1",
+        }
+        if audio
+        else None,
+        "run": {"checkpoint": sampler.checkpoint, "step": sampler.step, "weights": sampler.weights},
+    }
+
+
+def _require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise SfxganError(f"--format onnx needs {exc.name or 'onnx'}: {EXPORT_EXTRA}") from None
+
+
+def _example_inputs(module: ExportedGenerator) -> tuple[Tensor, Tensor]:
+    latent_dim = module.generator.config.latent_dim
+    return torch.zeros(EXAMPLE_BATCH, latent_dim), torch.zeros(EXAMPLE_BATCH, dtype=torch.long)
+
+
+def _output_names(module: ExportedGenerator) -> list[str]:
+    return list(OUTPUT_NAMES if module.griffin_lim is not None else OUTPUT_NAMES[:1])
+
+
+def _to_onnx(module: ExportedGenerator, settings: dict) -> bytes:
+    import onnx
+
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    with _quiet_onnx_exporter():
+        program = torch.onnx.export(
+            module,
+            _example_inputs(module),
+            None,  # serialised here, so the bytes can be written atomically
+            input_names=list(INPUT_NAMES),
+            output_names=_output_names(module),
+            dynamic_shapes={"z": {0: batch}, "label": {0: batch}},
+            opset_version=OPSET,
+            external_data=False,
+            dynamo=True,
+            verbose=False,
+        )
+    model = program.model_proto
+    # the settings travel inside the file too, for tools that receive only the .onnx
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "sfxgan", json.dumps(settings)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _to_torchscript(module: ExportedGenerator, settings: dict) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # torch 2.9+ marks TorchScript deprecated; that is advice to us, not to the user
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning
+        )
+        traced = torch.jit.trace(module, _example_inputs(module), check_trace=False)
+        torch.jit.save(traced, buffer, _extra_files={"sfxgan.json": json.dumps(settings)})
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def _quiet_onnx_exporter() -> Iterator[None]:
+    """Silence what the exporter tells its own developers: that torchvision's operators are not
+    registered (logged) and notes on how it named the dynamic axis and traced the model."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"# The axis name", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[Path]:
+    """A new empty file next to `path` (same folder, so os.replace is atomic), removed again
+    unless it was renamed onto `path`. Created with open(): unlike mkstemp's 0600 it gets the
+    permissions the user's umask gives any new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        open(tmp, "xb").close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # mkdir met a file
+            reason = "part of its folder path is a file"
+        raise SfxganError(
+            f"cannot write '{path}': {reason}; give --out in a writable folder"
+        ) from None
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise SfxganError(f"cannot write '{path}': {exc.strerror or exc}") from None
+
+
+__all__ = ["FORMATS", "ExportedGenerator", "GriffinLim", "build_module", "export_run", "sidecar"]
