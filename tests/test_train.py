@@ -384,6 +384,10 @@ def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
     assert_one_line_error(sfxgan("generate", foreign, "--out", out), "not an sfxgan checkpoint")
+    for size in (0, 1):  # an empty file and a truncated one whose error has no message
+        cut = tmp_path / f"cut_{size}.pt"
+        cut.write_bytes((run / "checkpoints" / "latest.pt").read_bytes()[:size])
+        assert_one_line_error(sfxgan("generate", cut, "--out", out), "not a readable")
     pickled = tmp_path / "pickled.pt"
     torch.save({"format": "sfxgan-checkpoint", "evil": EpochSampler(1, 1, 0)}, pickled)
     assert_one_line_error(sfxgan("generate", pickled, "--out", out), "not a readable")

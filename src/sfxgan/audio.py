@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError
+from .errors import AudioError, first_line
 
 # What libsndfile (through soundfile) decodes; others are listed as skipped by the scanner.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
@@ -30,7 +30,7 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     try:
         audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
-        raise AudioError(f"not decodable audio ({_short(exc)})") from exc
+        raise AudioError(f"not decodable audio ({first_line(exc, 120)})") from exc
     if audio.shape[0] == 0:
         raise AudioError("zero-length audio (no samples)")
     if not np.isfinite(audio).all():
@@ -39,11 +39,6 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if file_rate != sample_rate:
         mono = soxr.resample(mono, file_rate, sample_rate, quality="HQ").astype(np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:120]
 
 
 def fit_length(audio: np.ndarray, n_samples: int, crop: str = "start") -> np.ndarray:

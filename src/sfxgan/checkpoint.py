@@ -26,7 +26,7 @@ import torch
 
 from . import __version__
 from .config import FeatureConfig, ModelConfig, TrainConfig
-from .errors import SfxganError
+from .errors import SfxganError, first_line
 
 FORMAT = "sfxgan-checkpoint"
 FORMAT_VERSION = 1
@@ -169,7 +169,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     ) as exc:
         raise CheckpointError(
             f"'{path}' is not a readable sfxgan checkpoint (damaged or a "
-            f"foreign file: {str(exc).splitlines()[0][:100]})"
+            f"foreign file: {first_line(exc)})"
         ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import pick_device
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 
 # Rank 0 writes previews and checkpoints while the others wait in the next step's collective,
 # and may take a while on a big model: far above the time of any one step.
@@ -93,7 +93,7 @@ class Processes:
         except (ValueError, RuntimeError) as exc:  # no rendezvous variables, or none answered
             raise ConfigError(
                 f"process {self.rank} of {self.world_size} could not join the others "
-                f"({str(exc).splitlines()[0][:120]}); start training processes with torchrun"
+                f"({first_line(exc, 120)}); start training processes with torchrun"
             ) from exc
 
     def stop(self) -> None:

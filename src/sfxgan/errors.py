@@ -20,3 +20,10 @@ class AudioError(SfxganError):
 
 class ConfigError(SfxganError):
     """An unknown preset or an invalid setting."""
+
+
+def first_line(exc: BaseException, limit: int = 100) -> str:
+    """An exception's message as one short line for a user error; its type's name when the
+    message is empty (an EOFError from a truncated file has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -16,7 +16,7 @@ import torch
 from .audio import write_wav
 from .checkpoint import RunSpec, load_checkpoint
 from .config import pick_device
-from .errors import SfxganError
+from .errors import SfxganError, first_line
 from .features import STFT, from_log_spec
 from .models import Generator
 from .phase import PHASE_METHODS, peak_normalize, reconstruct
@@ -65,8 +65,7 @@ class Sampler:
             generator.load_state_dict(state.get(key, state["generator"]))
         except (KeyError, TypeError, RuntimeError) as exc:
             raise SfxganError(
-                f"'{state['path']}' does not hold a usable generator "
-                f"({str(exc).splitlines()[0][:100]})"
+                f"'{state['path']}' does not hold a usable generator ({first_line(exc)})"
             ) from exc
         dev = pick_device(device)
         weights = "ema" if use_ema else "raw"

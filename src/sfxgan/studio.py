@@ -34,7 +34,7 @@ import torch
 from matplotlib import colormaps
 
 from .audio import write_wav
-from .errors import SfxganError
+from .errors import SfxganError, first_line
 from .generate import Sampler, class_seed
 
 MAX_CLIPS = 16  # slots on the page: enough to pick from, few enough to hear them all
@@ -264,7 +264,9 @@ def build_page(studio: Studio, title: str):
     sampler = studio.sampler
     weights = "moving average of the weights" if sampler.weights == "ema" else "trained weights"
 
-    with gr.Blocks(title=f"sfxgan studio: {title}") as page:
+    # Gradio copies every WAV it serves into its own cache: files older than an hour are
+    # removed every hour, so a studio left running for days does not fill the disk
+    with gr.Blocks(title=f"sfxgan studio: {title}", delete_cache=(3600, 3600)) as page:
         take_state = gr.State(None)
         gr.Markdown(
             f"## sfxgan studio: {title}\n"
@@ -459,7 +461,7 @@ def serve(
             )
         except OSError as exc:
             raise SfxganError(
-                f"cannot listen on {host}:{port} ({str(exc).splitlines()[0][:80]}); "
+                f"cannot listen on {host}:{port} ({first_line(exc, 80)}); "
                 "give a free port with --port"
             ) from None
         where = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

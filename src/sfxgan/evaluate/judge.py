@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..audio import fit_length
 from ..config import FeatureConfig
 from ..data import decode_clips, list_source
-from ..errors import DataError, SfxganError
+from ..errors import DataError, SfxganError, first_line
 from ..features import STFT, mel_filterbank
 
 JUDGE_FORMAT = "sfxgan-judge"
@@ -189,7 +189,7 @@ class Judge:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a damaged or foreign file
             raise SfxganError(
-                f"'{path}' is not a readable classifier file ({str(exc).splitlines()[0][:80]}); "
+                f"'{path}' is not a readable classifier file ({first_line(exc, 80)}); "
                 "train one with: sfxgan classifier train DATA --out FILE"
             ) from exc
         if not isinstance(state, dict) or state.get("format") != JUDGE_FORMAT:
@@ -203,7 +203,7 @@ class Judge:
             net.load_state_dict(state["state_dict"])
         except (KeyError, TypeError, RuntimeError) as exc:
             raise SfxganError(
-                f"classifier '{path}' is damaged ({str(exc).splitlines()[0][:80]}); train it again"
+                f"classifier '{path}' is damaged ({first_line(exc, 80)}); train it again"
             ) from exc
         return cls(config, state["classes"], net, dict(state.get("meta", {})))
 

@@ -30,7 +30,7 @@ import soxr
 import torch
 from torch import nn
 
-from ..errors import SfxganError
+from ..errors import SfxganError, first_line
 from ..features import mel_filterbank
 
 # Front end (the values of Google's vggish_params.py).
@@ -220,7 +220,7 @@ def load_vggish(
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure to deserialise a user's file is the file's fault
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, 120)
         raise SfxganError(f"{weights} is not a readable torch weights file ({reason})") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SfxganError(f"{weights} is not a VGGish state dict (not a dict of tensors)")
