@@ -194,8 +194,10 @@ def test_fresh_real_clips_score_like_the_real_data(real_dir, fresh_dir, trained_
     assert result["classes"] == sorted(DEMO_CLASSES)
     assert overall["class_fit"] >= 0.8
     assert 0 < overall["fd"] <= 3 * overall["fd_real"]
-    # Griffin-Lim leaves a mark the judge still hears: resynthesised real clips sit further out
-    assert overall["fd_resynth"] > overall["fd_real"]  # seen: 0.9-1.15, floor 1.2-1.9
+    # real clips through Griffin-Lim, the ceiling of any spectrogram model: near the floor of
+    # real halves (seen 1.78 against 1.83) since the inverse STFT stopped amplifying the first
+    # samples (before, a spike at each clip's start put them at 1.2-1.9x the floor)
+    assert 0 < overall["fd_resynth"] <= 3 * overall["fd_real"]
     assert overall["kid"] <= overall["kid_real"] + 0.5
     assert overall["memorisation"] <= 0.35  # seen: 0.23 (6 clips per class: coarse)
     assert 0.5 <= overall["diversity"] <= 2
