@@ -156,7 +156,7 @@ def to_dcase_clip(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     if sample_rate != DCASE_SAMPLE_RATE:
         audio = soxr.resample(audio, sample_rate, DCASE_SAMPLE_RATE, quality=RESAMPLE_QUALITY)
     sound = min(len(audio), DCASE_SAMPLES)  # samples of sound; the rest is padding
-    clip = fit_length(np.asarray(audio, dtype=np.float32), DCASE_SAMPLES, crop="start").copy()
+    clip = fit_length(audio, DCASE_SAMPLES, crop="start").copy()
     if len(audio) != DCASE_SAMPLES:
         fade = min(round(FADE_SECONDS * DCASE_SAMPLE_RATE), sound)
         # raised cosine from 1 to 0 over the last `fade` samples of sound

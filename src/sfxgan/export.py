@@ -41,11 +41,11 @@ from torch import Tensor, nn
 from . import __version__
 from .config import FeatureConfig
 from .errors import SfxganError
-from .features import LOG_SCALE, STFT
+from .features import STFT, from_log_spec
 from .generate import DEFAULT_ITERS, DEFAULT_PHASE, Sampler
 from .models import Generator
 from .phase import _EPS as PHASE_EPS
-from .phase import FAST_MOMENTUM
+from .phase import FAST_MOMENTUM, peak_normalize
 
 FORMATS = ("onnx", "torchscript")
 EXPORT_FORMAT = "sfxgan-export"
@@ -55,7 +55,6 @@ EXPORT_VERSION = 1
 OPSET = 18
 INPUT_NAMES = ("z", "label")
 OUTPUT_NAMES = ("magnitude", "audio")
-PEAK_EPS = 1e-8  # `phase.peak_normalize`'s default
 # The batch the graph is traced with. Not 1: torch.export would specialise a size-1 axis.
 EXAMPLE_BATCH = 2
 EXPORT_EXTRA = "install the export extra: pip install 'sfxgan[export]'"
@@ -129,7 +128,7 @@ class GriffinLim(nn.Module):
             spec = estimate * torch.cat([scale, scale], dim=1)
             kept = keep * rebuilt
         audio = self._inverse(spec)[:, 0, : self.length]
-        return audio / (audio.abs().amax(dim=-1, keepdim=True) + PEAK_EPS)
+        return peak_normalize(audio)  # per clip, as `Sampler.to_audio`
 
 
 class ExportedGenerator(nn.Module):
@@ -143,8 +142,7 @@ class ExportedGenerator(nn.Module):
 
     def forward(self, z: Tensor, label: Tensor) -> tuple[Tensor, ...]:
         log_spec = self.generator(z, label)[:, 0]  # (B, frames, bins) in [-1, 1]
-        # `features.from_log_spec`, written out so the constant folds into the graph
-        magnitude = torch.exp(LOG_SCALE * (log_spec - 1.0)) * self.max_value
+        magnitude = from_log_spec(log_spec, self.max_value)  # max_value folds into the graph
         if self.griffin_lim is None:
             return (magnitude,)
         return magnitude, self.griffin_lim(magnitude)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shutil
 import signal
 import sys
@@ -427,8 +428,6 @@ def serve(
     ema: bool = True,
 ) -> None:
     """Load a run once and serve the studio page until Ctrl-C or SIGTERM."""
-    import os
-
     # no calls home: the studio runs offline, and what a user generates stays on their machine
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
