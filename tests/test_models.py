@@ -3,6 +3,7 @@ Keras initialisation, and the double backward of the gradient penalty."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,11 +11,13 @@ import torch
 from torch import nn
 
 from sfxgan.config import PRESETS, ModelConfig
+from sfxgan.errors import ConfigError
 from sfxgan.models import (
     Critic,
     Generator,
     SameConv2d,
     SameConvTranspose2d,
+    UpsampleConv2d,
     build_models,
     count_parameters,
 )
@@ -288,3 +291,91 @@ def test_generator_and_critic_classes_are_exported():
     G, D = build_models(MICRO, 3)
     assert isinstance(G, Generator) and isinstance(D, Critic)
     assert G.label_embed.num_embeddings == D.label_embed.num_embeddings == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# the options beside the paper's networks: upsampling, class-conditional BatchNorm, projection
+
+
+def test_nearest_upsampling_has_no_checkerboard_where_the_transposed_convolution_has_one():
+    """A constant map through a layer with constant weights: the transposed convolution with a
+    3-bin kernel on a stride of 2 gives alternating values along frequency (every other bin
+    gets one or two kernel taps), nearest upsampling + convolution the same value everywhere
+    away from the edges."""
+    x = torch.ones(1, 1, 4, 8)
+    for layer_type, periodic in [(SameConvTranspose2d, True), (UpsampleConv2d, False)]:
+        layer = layer_type(1, 1, (12, 3), 2)
+        nn.init.constant_(layer.weight, 1.0)
+        nn.init.zeros_(layer.bias)
+        with torch.no_grad():
+            y = layer(x)[0, 0]  # (8, 16)
+        assert y.shape == (8, 16)
+        inner = y[4, 2:-2]  # one frame, away from the frequency edges
+        assert (inner.max() > inner.min()) == periodic, (layer_type.__name__, inner)
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "nearest"])
+def test_both_upsamplings_give_the_preset_shapes_and_parameter_counts(upsample):
+    config = dataclasses.replace(PRESETS["tiny"].model, upsample=upsample)
+    G = Generator(config, N_CLASSES)
+    z, labels = inputs(config)
+    with torch.no_grad():
+        assert G(z, labels).shape == (2, 1, *config.spectrogram_shape())
+    # the same kernels: only the way they are applied differs
+    assert count_parameters(G) == count_parameters(Generator(PRESETS["tiny"].model, N_CLASSES))
+
+
+def test_class_conditional_batchnorm_starts_as_the_paper_generator_and_then_hears_the_class():
+    config = dataclasses.replace(MICRO, gen_conditioning="cbn")
+    torch.manual_seed(0)
+    G = Generator(config, N_CLASSES).eval()
+    z = torch.randn(1, config.latent_dim).expand(N_CLASSES, -1)
+    labels = torch.arange(N_CLASSES)
+    with torch.no_grad():
+        before = G(z, labels)
+        norms, G.cond_norms = G.cond_norms, None
+        torch.testing.assert_close(G(z, labels), before)  # zero-initialised: no effect yet
+        G.cond_norms = norms
+        G.label_proj.weight.zero_()  # silence the paper's label channel
+        G.label_proj.bias.zero_()
+        assert torch.allclose(G(z, labels)[0], G(z, labels)[1])
+        nn.init.normal_(norms[0].weight)
+        out = G(z, labels)
+    assert not torch.allclose(out[0], out[1], atol=1e-4)  # the class now sets the scales
+    # a blend of two embeddings (the studio) goes through the same path
+    mix = torch.lerp(G.label_embed.weight[0], G.label_embed.weight[1], 0.5)
+    with torch.no_grad():
+        assert G.synthesize(z[:1], mix[None]).shape == out[:1].shape
+
+
+def test_projection_critic_scores_the_class_through_an_inner_product():
+    config = dataclasses.replace(MICRO, critic_conditioning="projection")
+    torch.manual_seed(0)
+    D = Critic(config, N_CLASSES)
+    assert D.convs[0].in_channels == 1  # no label map channel
+    x = torch.rand(1, 1, *config.spectrogram_shape()).expand(N_CLASSES, -1, -1, -1)
+    labels = torch.arange(N_CLASSES)
+    scores = D(x, labels)
+    features = x
+    for conv in D.convs:
+        features = torch.nn.functional.leaky_relu(conv(features), 0.2)
+    features = features.flatten(1)
+    expected = D.head(features)[:, 0] + (D.label_embed(labels) * features).sum(1)
+    torch.testing.assert_close(scores, expected)
+    assert len(set(scores.tolist())) == N_CLASSES  # one score per class for the same input
+
+
+def test_projection_critic_second_derivatives_are_exact():
+    torch.manual_seed(0)
+    config = dataclasses.replace(MICRO, critic_conditioning="projection")
+    D = Critic(config, N_CLASSES).double()
+    x = torch.rand(2, 1, *config.spectrogram_shape(), dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([0, 1])
+    assert torch.autograd.gradgradcheck(lambda x: D(x, labels), (x,))
+
+
+def test_model_options_are_checked():
+    with pytest.raises(ConfigError, match="upsample must be one of transpose, nearest"):
+        ModelConfig(upsample="bilinear")
+    with pytest.raises(ConfigError, match="critic_conditioning"):
+        ModelConfig(critic_conditioning="label")

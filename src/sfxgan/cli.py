@@ -19,7 +19,7 @@ import torch
 
 from . import __version__
 from .audio import CROP_MODES, write_wav
-from .config import PRESETS, TrainConfig, get_preset
+from .config import MODEL_CHOICES, MODEL_OPTIONS, PRESETS, ModelConfig, TrainConfig, get_preset
 from .errors import SfxganError
 from .phase import PHASE_METHODS
 
@@ -143,14 +143,22 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _setting_fields() -> list[dataclasses.Field]:
+    """The settings a user gives as options or --config keys: every TrainConfig field and the
+    model options (MODEL_OPTIONS) of ModelConfig."""
+    model = [f for f in dataclasses.fields(ModelConfig) if f.name in MODEL_OPTIONS]
+    return model + list(dataclasses.fields(TrainConfig))
+
+
 def _add_train_settings(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field; None means 'not given' (the preset or file decides)."""
+    """One option per setting; None means 'not given' (the preset or file decides)."""
     choices = {
         "recon_phase": PHASE_METHODS,
         "recon_normalize": ("batch", "clip"),
         "crop": CROP_MODES,
+        **MODEL_CHOICES,
     }
-    for f in dataclasses.fields(TrainConfig):
+    for f in _setting_fields():
         kind = {"int": int, "float": float, "str": str}[
             f.type if isinstance(f.type, str) else f.type.__name__
         ]
@@ -173,7 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset_name = preset_name or file_preset
     given = {
         f.name: getattr(args, f.name)
-        for f in dataclasses.fields(TrainConfig)
+        for f in _setting_fields()
         if getattr(args, f.name) is not None
     }
     settings.update(given)

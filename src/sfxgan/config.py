@@ -55,6 +55,19 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
 
+def _setting(default, help: str):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+MODEL_CHOICES = {
+    "upsample": ("transpose", "nearest"),
+    "gen_conditioning": ("concat", "cbn"),
+    "critic_conditioning": ("concat", "projection"),
+}
+# the ModelConfig fields a user may set like training settings (options, --config keys)
+MODEL_OPTIONS = tuple(MODEL_CHOICES)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Generator and critic shapes (SPEC sections 4-5). Spatial sizes are (time, frequency).
@@ -77,6 +90,30 @@ class ModelConfig:
     # reference's. Running statistics then lag ~100 updates behind the weights, harmless over
     # 100 000 steps but wrong for generation after a few hundred (short runs use 0.1).
     bn_momentum: float = 0.01
+    # The options below default to the paper's networks; each alternative is measured in
+    # docs/training.md. They are also command-line options (MODEL_OPTIONS).
+    upsample: str = _setting(
+        "transpose",
+        "how the generator doubles its maps: transpose (the paper's transposed convolutions; "
+        "a 3-bin kernel on a stride of 2 leaves a checkerboard along frequency) or nearest "
+        "(nearest-neighbour upsampling, then a convolution with the same kernel)",
+    )
+    gen_conditioning: str = _setting(
+        "concat",
+        "how the generator hears the class: concat (the paper's label map, one channel of the "
+        "start map) or cbn (also a class-conditional scale and shift after every BatchNorm)",
+    )
+    critic_conditioning: str = _setting(
+        "concat",
+        "how the critic hears the class: concat (the paper's full-size label map as a second "
+        "input channel) or projection (Miyato & Koyama 2018: the score adds the inner product "
+        "of a class embedding with the critic's features)",
+    )
+
+    def __post_init__(self) -> None:
+        for name, allowed in MODEL_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}")
 
     def spectrogram_shape(self) -> tuple[int, int]:
         scale = 2 ** (len(self.gen_channels) + 1)
@@ -86,11 +123,8 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
-def _setting(default, help: str):
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 PRECISIONS = ("fp32", "bf16", "fp16")
+AUGMENTATIONS = ("shift", "gain", "mask")
 
 
 @dataclass(frozen=True)
@@ -106,6 +140,19 @@ class TrainConfig:
     beta1: float = _setting(0.5, "Adam beta1")
     beta2: float = _setting(0.9, "Adam beta2")
     gp_weight: float = _setting(10.0, "weight of the gradient penalty")
+    gp_every: int = _setting(
+        1,
+        "lazy gradient penalty: computed on every k-th critic update only, weighted k * "
+        "gp_weight (StyleGAN2's lazy regularisation); 1: every update, as WGAN-GP",
+    )
+    augment: str = _setting(
+        "none",
+        "augmentation of real and generated spectrograms alike before the critic "
+        "(differentiable, as DiffAugment): none, or a comma-separated subset of shift (in time, "
+        "by up to 1/8 of the clip), gain (+-8.7 dB in the log domain), mask (a band of up to "
+        "1/8 of the frames and one of the bins set to silence)",
+    )
+    augment_p: float = _setting(0.5, "probability of each augmentation, per clip and step")
     recon_weight: float = _setting(1e-2, "weight w of the audio reconstruction loss; 0 = baseline")
     recon_iters: int = _setting(50, "Griffin-Lim iterations inside the reconstruction loss")
     recon_phase: str = _setting(
@@ -120,6 +167,11 @@ class TrainConfig:
     seed: int = _setting(0, "seed of initialisation, batches and latents")
     log_every: int = _setting(1, "steps between rows of metrics.csv")
     preview_every: int = _setting(2_000, "steps between previews (one WAV and PNG per class)")
+    eval_every: int = _setting(
+        2_000,
+        "steps between quality checks of the generator (class fit, FD, diversity by a judge "
+        "trained once on the training clips) in quality.csv and previews/quality.png; 0: none",
+    )
     checkpoint_every: int = _setting(2_000, "steps between checkpoints")
     keep_checkpoints: int = _setting(3, "how many step checkpoints to keep besides 'latest'")
     standing_stats: int = _setting(
@@ -154,6 +206,13 @@ class TrainConfig:
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.n_critic >= 1, "n_critic must be at least 1"),
             (self.recon_weight >= 0, "recon_weight must be 0 or more"),
+            (self.gp_every >= 1, "gp_every must be at least 1"),
+            (self.eval_every >= 0, "eval_every must be 0 (off) or more"),
+            (0 <= self.augment_p <= 1, "augment_p must be in [0, 1]"),
+            (
+                self.augment == "none" or set(self.augment.split(",")) <= set(AUGMENTATIONS),
+                f"augment must be none or a comma-separated subset of {','.join(AUGMENTATIONS)}",
+            ),
             (self.recon_iters >= 1, "recon_iters must be at least 1"),
             (
                 self.recon_phase in ("griffin-lim", "fast-griffin-lim"),
@@ -263,12 +322,20 @@ PRESETS: dict[str, Preset] = {
                 recon_iters=16,
                 recon_phase="fast-griffin-lim",
                 preview_every=200,
+                eval_every=100,
                 checkpoint_every=200,
                 standing_stats=16,
             ),
         ),
     )
 }
+
+
+def split_settings(settings: dict) -> tuple[dict, dict]:
+    """User settings (options, a --config file) -> (ModelConfig changes, TrainConfig changes);
+    keys of neither are left with the training settings, whose check names them."""
+    model = {k: v for k, v in settings.items() if k in MODEL_OPTIONS}
+    return model, {k: v for k, v in settings.items() if k not in MODEL_OPTIONS}
 
 
 def get_preset(name: str) -> Preset:

@@ -80,6 +80,23 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         return x[..., t0 : t0 + t, f0 : f0 + f]
 
 
+class UpsampleConv2d(SameConv2d):
+    """Nearest-neighbour upsampling by the stride, then a "same" convolution of stride 1:
+    output (s * T, s * F), like SameConvTranspose2d, but every output position sees the same
+    number of input values, so no periodic (checkerboard) pattern is built in (Odena et al.
+    2016, "Deconvolution and checkerboard artifacts")."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], stride: int):
+        super().__init__(in_channels, out_channels, kernel, 1)
+        self.scale = stride
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, T, F) -> (B, C_out, s*T, s*F)
+        return super().forward(F.interpolate(x, scale_factor=self.scale, mode="nearest"))
+
+
+UPSAMPLERS = {"transpose": SameConvTranspose2d, "nearest": UpsampleConv2d}
+
+
 class Generator(nn.Module):
     """(z, label) -> log-spectrogram in [-1, 1], shape (B, 1, *config.spectrogram_shape())."""
 
@@ -87,6 +104,7 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config
         t0, f0 = config.gen_start
+        upsampler = UPSAMPLERS[config.upsample]
         # label branch: one extra channel of the start map, learned per class
         self.label_embed = nn.Embedding(n_classes, config.embed_dim)
         self.label_proj = nn.Linear(config.embed_dim, t0 * f0)
@@ -98,15 +116,25 @@ class Generator(nn.Module):
         for out_channels in config.gen_channels:
             blocks.append(
                 nn.Sequential(
-                    SameConvTranspose2d(in_channels, out_channels, config.kernel, STRIDE),
+                    upsampler(in_channels, out_channels, config.kernel, STRIDE),
                     nn.ReLU(),
                     nn.BatchNorm2d(out_channels, eps=BN_EPS, momentum=config.bn_momentum),
                 )
             )
             in_channels = out_channels
         self.blocks = nn.ModuleList(blocks)
-        self.to_spec = SameConvTranspose2d(in_channels, 1, config.kernel, STRIDE)
+        # class-conditional BatchNorm (as in SNGAN-projection and BigGAN): per block, the label
+        # embedding gives a scale and a shift for every channel, applied after the block's own
+        # BatchNorm. Zero-initialised, so training starts from the paper's generator.
+        self.cond_norms = None
+        if config.gen_conditioning == "cbn":
+            self.cond_norms = nn.ModuleList(
+                nn.Linear(config.embed_dim, 2 * c) for c in config.gen_channels
+            )
+        self.to_spec = upsampler(in_channels, 1, config.kernel, STRIDE)
         self.apply(_init_weights)
+        for norm in self.cond_norms or ():
+            nn.init.zeros_(norm.weight)
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         # z (B, latent_dim) float, labels (B,) int64
@@ -122,8 +150,11 @@ class Generator(nn.Module):
         x = F.leaky_relu(self.latent_proj(z), LEAK)  # (B, C0*t0*f0)
         x = x.view(B, self.config.gen_start_channels, t0, f0)  # (B, C0, t0, f0)
         x = torch.cat([x, label_map], dim=1)  # (B, C0 + 1, t0, f0)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x)  # (B, C_i, 2^i t0, 2^i f0)
+            if self.cond_norms is not None:
+                scale, shift = self.cond_norms[i](embedding).view(B, 2, -1, 1, 1).unbind(1)
+                x = x * (1 + scale) + shift  # (B, C_i, ...), per class and channel
         return torch.tanh(self.to_spec(x))  # (B, 1, T, F)
 
 
@@ -134,38 +165,55 @@ class Critic(nn.Module):
         super().__init__()
         self.config = config
         t, f = config.spectrogram_shape()
-        # label branch: a full-size (T, F) map, stacked with the spectrogram as a second channel
-        self.label_embed = nn.Embedding(n_classes, config.embed_dim)
-        self.label_proj = nn.Linear(config.embed_dim, t * f)
+        self.projection = config.critic_conditioning == "projection"
+        if not self.projection:
+            # label branch: a full-size (T, F) map, stacked with the spectrogram as a channel
+            self.label_embed = nn.Embedding(n_classes, config.embed_dim)
+            self.label_proj = nn.Linear(config.embed_dim, t * f)
         # no normalisation: the gradient penalty is per example, batch norm would couple them
         convs = []
-        in_channels = 2
+        in_channels = 1 if self.projection else 2
         for out_channels in config.critic_channels:
             convs.append(SameConv2d(in_channels, out_channels, config.kernel, STRIDE))
             in_channels = out_channels
             t, f = math.ceil(t / STRIDE), math.ceil(f / STRIDE)
         self.convs = nn.ModuleList(convs)
-        self.head = nn.Linear(in_channels * t * f, 1)
+        features = in_channels * t * f
+        self.head = nn.Linear(features, 1)
         self.apply(_init_weights)
+        if self.projection:
+            # one vector per class, dotted with the flattened features: a class-specific linear
+            # term on top of the shared head, at the head's own initial scale
+            self.label_embed = nn.Embedding(n_classes, features)
+            bound = math.sqrt(6 / (features + 1))  # Glorot, as the head (fan_in D, fan_out 1)
+            nn.init.uniform_(self.label_embed.weight, -bound, bound)
 
     def forward(self, spec: Tensor, labels: Tensor) -> Tensor:
         # spec (B, 1, T, F) in [-1, 1], labels (B,) int64
         B, _, t, f = spec.shape
         expected = self.config.spectrogram_shape()
         assert (t, f) == expected, f"critic expects (B, 1, {expected}), got {tuple(spec.shape)}"
-        label_map = self.label_proj(self.label_embed(labels)).view(B, 1, t, f)  # (B, 1, T, F)
-        x = torch.cat([spec, label_map], dim=1)  # (B, 2, T, F)
+        x = spec
+        if not self.projection:
+            label_map = self.label_proj(self.label_embed(labels)).view(B, 1, t, f)  # (B,1,T,F)
+            x = torch.cat([spec, label_map], dim=1)  # (B, 2, T, F)
         for conv in self.convs:
             # not inplace: the gradient penalty differentiates through these activations twice
             x = F.leaky_relu(conv(x), LEAK)  # (B, C_i, T / 2^i, F / 2^i)
         # flatten(1) follows the logical NCHW order whatever the memory format (a copy if needed).
         # The score stays in float32 under bf16 autocast: the Wasserstein estimate is a small
         # difference of large scores, which bfloat16's 8-bit mantissa would round away.
-        x = x.flatten(1)
+        x = x.flatten(1)  # (B, D)
         if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
             with torch.autocast(x.device.type, enabled=False):
-                return self.head(x.float()).squeeze(1)  # (B,)
-        return self.head(x).squeeze(1)  # (B,)
+                return self._score(x.float(), labels)
+        return self._score(x, labels)
+
+    def _score(self, features: Tensor, labels: Tensor) -> Tensor:  # (B, D), (B,) -> (B,)
+        score = self.head(features).squeeze(1)
+        if self.projection:
+            score = score + (self.label_embed(labels) * features).sum(dim=1)
+        return score
 
 
 def _init_weights(module: nn.Module) -> None:
