@@ -10,9 +10,11 @@ processes: under torchrun each process trains on its share of every global batch
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import signal
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from . import distributed
+from . import augment, distributed
 from .audio import write_wav
 from .batches import BatchShares, stream_batches
 from .checkpoint import (
@@ -33,9 +35,10 @@ from .checkpoint import (
     save_checkpoint,
     step_checkpoints,
 )
-from .config import TrainConfig, get_preset
+from .config import MODEL_OPTIONS, TrainConfig, get_preset, split_settings
 from .data import SoundDataset, load_dataset, to_stderr
 from .errors import ConfigError, SfxganError
+from .evaluate.tracking import QualityTracker, read_quality, save_quality_curves, write_quality
 from .features import STFT
 from .generate import Sampler
 from .losses import (
@@ -64,6 +67,7 @@ RESUMABLE = {
     "steps",
     "log_every",
     "preview_every",
+    "eval_every",
     "checkpoint_every",
     "keep_checkpoints",
     "device",
@@ -89,7 +93,11 @@ def read_config_file(path: Path) -> tuple[str | None, dict]:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a JSON object of settings")
-    settings = dict(data.get("train", {k: v for k, v in data.items() if k != "preset"}))
+    if "train" in data:  # a run's config.json: its training settings and model options
+        model = data.get("model", {})
+        settings = {**{k: model[k] for k in MODEL_OPTIONS if k in model}, **data["train"]}
+    else:
+        settings = {k: v for k, v in data.items() if k != "preset"}
     return data.get("preset"), settings
 
 
@@ -190,6 +198,8 @@ class Trainer:
         self._batches = None
         self.batches_drawn = 0
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
+        self.augment_ops = augment.parse_ops(cfg.augment)
+        self.last_penalty = torch.zeros((), device=device)
         self.step = 0
         self.skipped_in_a_row = 0
         self._inference_states: dict[str, tuple[int, dict]] = {}
@@ -225,29 +235,47 @@ class Trainer:
         return self._mine(torch.randn(batch, latent_dim, generator=self.noise))
 
     # -- one step -----------------------------------------------------------------------------
-    def critic_step(self) -> dict[str, torch.Tensor]:
+    def augmented(self, spec: torch.Tensor) -> torch.Tensor:
+        """The critic's view of real or generated spectrograms: augmented when asked (the same
+        kind of random draw for both sides, made for the global batch)."""
+        if not self.augment_ops:
+            return spec
+        cfg = self.spec.train
+        draws = self._mine(augment.draw(cfg.batch_size, cfg.augment_p, self.noise))
+        return augment.augment(spec, draws, self.augment_ops)
+
+    def critic_step(self, with_penalty: bool = True) -> dict[str, torch.Tensor]:
+        """One critic update; `with_penalty` False skips the gradient penalty (lazy penalty)."""
         cfg = self.spec.train
         real, _, labels = self.next_batch()
         z = self.latents()
         alpha = self._mine(torch.rand(cfg.batch_size, generator=self.noise))  # U(0, 1)
         with self.autocast(), torch.no_grad():
             fake = self.generator(z, labels).float()
-        x_hat = interpolate(real, fake, alpha)
+        real, fake = self.augmented(real), self.augmented(fake)
+        batch = [real, fake]
+        if with_penalty:
+            x_hat = interpolate(real, fake, alpha)
+            batch.append(x_hat)
         with self.autocast():
             # real, fake and interpolates in one pass: DDP needs one forward per backward, and
             # one larger batch uses the cores better than three (the critic has no batch
             # normalisation, so this computes the same scores)
-            scores = self.critic_update(torch.cat([real, fake, x_hat]), labels.repeat(3))
-        d_real, d_fake, d_hat = scores.split(len(labels))
-        gp = gradient_penalty(d_hat, x_hat, self.scaler_d.get_scale())
-        loss = critic_loss(d_real, d_fake) + cfg.gp_weight * gp
+            scores = self.critic_update(torch.cat(batch), labels.repeat(len(batch)))
+        d_real, d_fake, *d_hat = scores.split(len(labels))
+        loss = critic_loss(d_real, d_fake)
+        if with_penalty:
+            gp = gradient_penalty(d_hat[0], x_hat, self.scaler_d.get_scale())
+            # lazy: every gp_every-th update carries the penalty of all gp_every of them
+            loss = loss + cfg.gp_weight * cfg.gp_every * gp
+            self.last_penalty = gp.detach()
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(loss).backward()
         self.scaler_d.step(self.opt_d)
         self.scaler_d.update()
         return {
             "critic_loss": loss.detach(),
-            "gradient_penalty": gp.detach(),
+            "gradient_penalty": self.last_penalty,  # the latest one computed
             "wasserstein": (d_real.mean() - d_fake.mean()).detach(),
         }
 
@@ -258,7 +286,7 @@ class Trainer:
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
         with self.autocast():
             fake = self.generator_update(z, labels).float()
-            adversarial = generator_adversarial_loss(self.critic(fake, labels))
+            adversarial = generator_adversarial_loss(self.critic(self.augmented(fake), labels))
         self.critic.requires_grad_(True)
         loss = adversarial
         recon = torch.zeros((), device=self.device)
@@ -287,8 +315,10 @@ class Trainer:
         whether any process was asked to stop, so that all stop after the same step."""
         scalers = (self.scaler_d, self.scaler_g)
         scales = [scaler.get_scale() for scaler in scalers]
-        for _ in range(self.spec.train.n_critic):
-            critic_metrics = self.critic_step()
+        cfg = self.spec.train
+        for i in range(cfg.n_critic):
+            update = self.step * cfg.n_critic + i  # critic updates so far: resumes exactly
+            critic_metrics = self.critic_step(with_penalty=update % cfg.gp_every == 0)
         metrics = {**critic_metrics, **self.generator_step()}
         self.step += 1
         # a lower scale means a float16 overflow made a scaler skip an update
@@ -383,6 +413,22 @@ class Trainer:
             norm.momentum = self.spec.model.bn_momentum
         self._inference_states[which] = (self.step, generator.state_dict())
         return self._inference_states[which][1]
+
+    # -- quality during training ---------------------------------------------------------------
+    def track_quality(
+        self, tracker: QualityTracker, run: Path, rows: list[dict], quality: list[dict]
+    ) -> dict:
+        """Score the generator that generation uses; append it to quality.csv and redraw
+        previews/quality.png."""
+        sampler = Sampler(self.spec, self.inference_generator(), self.device)
+        row = {
+            "step": self.step,
+            "train_seconds": float(sum(r["seconds"] for r in rows)),
+            **tracker.score(sampler, PREVIEW_PHASE),
+        }
+        write_quality(run, [*quality, row], tracker.fields)
+        save_quality_curves(run / "previews" / "quality.png", {"": [*quality, row]})
+        return row
 
     # -- previews -----------------------------------------------------------------------------
     def write_previews(self, run: Path, rows: list[dict]) -> None:
@@ -507,15 +553,18 @@ def _run_spec(
 ) -> tuple[RunSpec, dict | None]:
     """The run's settings: the checkpoint's (resume, with the resumable changes applied) or
     the preset's with the user's settings (a new run, in a folder that holds none)."""
+    model_settings, settings = split_settings(settings)
     if resume:
         resumed_state = load_checkpoint(find_checkpoint(run))
         spec = RunSpec.from_dict(resumed_state["config"])
-        changed = {k: v for k, v in settings.items() if getattr(spec.train, k, None) != v}
-        frozen = sorted(set(changed) - RESUMABLE)
+        current = {**spec.model.to_dict(), **spec.train.to_dict()}
+        changed = {k: v for k, v in settings.items() if current[k] != v}
+        changed_model = {k: v for k, v in model_settings.items() if current[k] != v}
+        frozen = sorted(set(changed) - RESUMABLE) + sorted(changed_model)
         if frozen:
             raise ConfigError(
                 f"cannot change {', '.join(frozen)} when resuming (the run used "
-                f"{', '.join(f'{k}={getattr(spec.train, k)}' for k in frozen)}); "
+                f"{', '.join(f'{k}={current[k]}' for k in frozen)}); "
                 "start a new run with another --out"
             )
         spec.train = spec.train.replace(**changed)
@@ -529,7 +578,7 @@ def _run_spec(
     spec = RunSpec(
         preset.name,
         preset.features,
-        preset.model,
+        dataclasses.replace(preset.model, **model_settings),
         preset.train.replace(**settings),
         [],
         0.0,
@@ -567,6 +616,14 @@ def _train_loop(
     if main:
         rows = _read_metrics(metrics_path, trainer.step)
         _write_metrics(metrics_path, rows)  # drop rows logged after the checkpoint we resume from
+
+    tracker, quality = None, []
+    # every eval_every steps and at the end; a run shorter than eval_every has no checks (its
+    # judge would cost more than it says)
+    if main and 0 < cfg.eval_every <= cfg.steps:
+        tracker = QualityTracker.start(run, spec, dataset, log=to_stderr if progress else None)
+        quality = read_quality(run, trainer.step)  # drop rows after the resumed checkpoint
+        write_quality(run, quality, tracker.fields)
 
     start_step, start_time = trainer.step, time.perf_counter()
     last_saved = trainer.step
@@ -612,6 +669,13 @@ def _train_loop(
                 bar.update(1)
                 if trainer.step % cfg.preview_every == 0 or trainer.step == cfg.steps:
                     trainer.write_previews(run, rows)
+                if (
+                    tracker
+                    and trainer.step % cfg.eval_every == 0
+                    or (tracker and trainer.step == cfg.steps >= cfg.eval_every)
+                ):
+                    quality.append(trainer.track_quality(tracker, run, rows, quality))
+                    bar.write(quality_line(quality[-1], trainer.step), file=sys.stderr)
                 if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
                     save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
                     last_saved = trainer.step
@@ -632,6 +696,15 @@ def _train_loop(
         done * cfg.batch_size / elapsed if elapsed > 0 else 0.0,
         elapsed,
         main,
+    )
+
+
+def quality_line(row: dict, step: int) -> str:
+    return (
+        f"step {step}: class fit {100 * row['class_fit']:.0f} % (judge on real "
+        f"{100 * row['class_fit_real']:.0f} %), FD {row['fd']:.3g} (real via GL "
+        f"{row['fd_resynth']:.3g}), diversity {row['diversity']:.2f} "
+        f"(within classes {row['diversity_within']:.2f})"
     )
 
 

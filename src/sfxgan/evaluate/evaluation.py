@@ -403,6 +403,13 @@ def evaluate(
     if crop is None:
         crop = _run_crop(run) if run else "start"
     all_real = None
+    if judge is None and run is not None:
+        from .tracking import run_judge
+
+        length = clip_length(gen_listing, JudgeConfig.sample_rate)
+        judge = run_judge(run, real_listing.source, real_listing.classes, length)
+        if judge is not None and log:
+            log(f"using the judge the run trained for its quality checks ({run} judge.pt)")
     if judge is None:
         # listen to what was generated: the judge learns at the generated clips' length
         config = JudgeConfig(clip_samples=clip_length(gen_listing, JudgeConfig.sample_rate))

@@ -1,0 +1,274 @@
+"""Quality during training (`sfxgan train --eval-every N`): learning curves, not one end point.
+
+The judge (evaluate/judge.py) is trained once, on the run's own training clips, and kept in the
+run folder (`RUN/judge.pt`; `evaluate --run RUN` reuses it). Every N steps the generator that
+generation uses (the moving average, with its standing BatchNorm statistics) makes clips from
+fixed latents, as many per class as the real data has (up to MAX_PER_CLASS), through the phase
+reconstruction `generate` uses; they are scored with the functions `sfxgan evaluate` uses:
+
+    RUN/quality.csv        step, training seconds, class fit (overall and per class), FD, KID,
+                           diversity (overall, and within classes), the real-data references
+    RUN/previews/quality.png   each figure against steps and training time, references as lines
+
+Fixed latents make consecutive rows differ by the weights only, so the curve shows training,
+not the sampling noise of new latents.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..checkpoint import RunSpec
+from ..data import SoundDataset
+from ..errors import SfxganError
+from .evaluation import N_SPLITS, distribution_figures, diversity
+from .judge import Judge, JudgeConfig, prepare, resynthesised, train_judge
+
+if TYPE_CHECKING:
+    from ..generate import Sampler
+
+JUDGE_FILE = "judge.pt"
+QUALITY_FILE = "quality.csv"
+MAX_PER_CLASS = 64  # generated clips per class: enough for the FD at a few dozen real clips
+LATENT_SEED = 0  # the latents of `sfxgan generate --seed 0`: the curve ends at what it writes
+
+# the overall columns of quality.csv (per-class class fit follows as class_fit:<name>)
+FIGURES = (
+    "class_fit",
+    "fd",
+    "kid",
+    "diversity",
+    "diversity_within",
+)
+REFERENCES = ("class_fit_real", "fd_real", "fd_resynth")
+
+
+def load_or_train_judge(
+    run: Path, spec: RunSpec, dataset: SoundDataset, log: Callable[[str], None] | None
+) -> Judge:
+    """The run's judge: RUN/judge.pt when it exists and fits the run (classes, clip length),
+    else one trained on the training clips and saved there."""
+    features = spec.features
+    path = run / JUDGE_FILE
+    if path.is_file():
+        judge = Judge.load(path)
+        if (
+            judge.classes == list(spec.classes)
+            and judge.config.clip_samples == features.clip_samples
+            and judge.config.sample_rate == features.sample_rate
+        ):
+            return judge
+        if log:
+            log(f"{path} does not fit this run's classes or clip length; training a new one")
+    config = JudgeConfig(sample_rate=features.sample_rate, clip_samples=features.clip_samples)
+    start = time.perf_counter()
+    judge = train_judge(
+        np.asarray(dataset.audio),
+        np.asarray(dataset.labels),
+        list(spec.classes),
+        config,
+        seed=spec.train.seed,
+        progress=False,
+    )
+    judge.meta.update({"source": str(Path(dataset.source).resolve()), "crop": dataset.crop})
+    judge.save(path)
+    if log:
+        meta = judge.meta
+        log(
+            f"quality judge: held-out accuracy {100 * meta['accuracy']:.1f} % on "
+            f"{meta['n_held_out']} clips ({100 * meta['accuracy_resynthesised']:.1f} % after "
+            f"Griffin-Lim), trained in {time.perf_counter() - start:.0f} s; saved {path}"
+        )
+    return judge
+
+
+def run_folder(run: str | Path) -> Path:
+    """The run folder of a run folder or of one of its checkpoint files."""
+    run = Path(run)
+    return run if run.is_dir() else run.parent.parent
+
+
+def run_judge(run: str | Path, real_source: str | Path, classes: list[str], clip_samples: int):
+    """The judge a run trained for its quality checks, when it fits an evaluation: trained on
+    the same real data (the same folder or manifest), with these classes, at this clip length.
+    None otherwise (evaluate then trains its own)."""
+    path = run_folder(run) / JUDGE_FILE
+    if not path.is_file():
+        return None
+    judge = Judge.load(path)
+    source = judge.meta.get("source")
+    same_data = source is not None and Path(source).resolve() == Path(real_source).resolve()
+    fits = judge.classes == list(classes) and judge.config.clip_samples == clip_samples
+    return judge if same_data and fits else None
+
+
+@dataclass
+class QualityTracker:
+    """Scores a generator on fixed latents against the run's real clips with the run's judge."""
+
+    judge: Judge
+    classes: list[str]
+    real_embeddings: np.ndarray  # (n, d) judge embeddings of the real training clips
+    real_labels: np.ndarray  # (n,) indexing classes
+    resynth_embeddings: np.ndarray  # (n, d) the same clips after Griffin-Lim
+    per_class: list[int]  # generated clips per class
+
+    @classmethod
+    def start(
+        cls,
+        run: Path,
+        spec: RunSpec,
+        dataset: SoundDataset,
+        log: Callable[[str], None] | None = None,
+    ) -> QualityTracker:
+        judge = load_or_train_judge(run, spec, dataset, log)
+        audio = prepare(np.asarray(dataset.audio), judge.config.clip_samples)
+        real = judge.outputs(audio)
+        resynth = judge.outputs(resynthesised(audio, judge.config.sample_rate))
+        labels = np.asarray(dataset.labels, dtype=np.int64)
+        counts = np.bincount(labels, minlength=len(spec.classes))
+        per_class = [int(min(max(c, 2), MAX_PER_CLASS)) for c in counts]
+        return cls(
+            judge, list(spec.classes), real.embeddings, labels, resynth.embeddings, per_class
+        )
+
+    @property
+    def fields(self) -> list[str]:
+        return [
+            "step",
+            "train_seconds",
+            "eval_seconds",
+            *FIGURES,
+            *[f"class_fit:{name}" for name in self.classes],
+            *REFERENCES,
+        ]
+
+    def score(self, sampler: Sampler, phase: tuple[str, int]) -> dict[str, float]:
+        """The figures of a Sampler's generator (its clips for `generate --seed 0`)."""
+        start = time.perf_counter()
+        audio, labels = [], []
+        for i, (name, n) in enumerate(zip(self.classes, self.per_class, strict=True)):
+            z = sampler.latents(name, n, LATENT_SEED)
+            log_spec = sampler.log_spec(z, torch.full((n,), i, dtype=torch.long))
+            audio.append(sampler.to_audio(log_spec, *phase).cpu().numpy())
+            labels.append(np.full(n, i, dtype=np.int64))
+        generated = self.judge.outputs(np.concatenate(audio))
+        gen_labels = np.concatenate(labels)
+        predicted = generated.probs.argmax(axis=1)
+        row: dict[str, float] = {
+            "class_fit": float(np.mean(predicted == gen_labels)),
+        }
+        figures = distribution_figures(
+            self.real_embeddings,
+            generated.embeddings,
+            seed=0,
+            n_splits=N_SPLITS,
+            real_labels=self.real_labels,
+            resynthesised=self.resynth_embeddings,
+        )
+        row.update({k: figures[k] for k in ("fd", "kid", "fd_real", "fd_resynth")})
+        row["diversity"] = diversity(self.real_embeddings, generated.embeddings)
+        within = []
+        for i, name in enumerate(self.classes):
+            own = gen_labels == i
+            row[f"class_fit:{name}"] = float(np.mean(predicted[own] == i))
+            real_own = self.real_embeddings[self.real_labels == i]
+            value = diversity(real_own, generated.embeddings[own])
+            if value is not None:
+                within.append(value)
+        row["diversity_within"] = float(np.mean(within)) if within else float("nan")
+        accuracy = self.judge.meta.get("accuracy_resynthesised") or self.judge.accuracy
+        row["class_fit_real"] = float(accuracy) if accuracy is not None else float("nan")
+        row["eval_seconds"] = time.perf_counter() - start
+        return {k: float("nan") if v is None else float(v) for k, v in row.items()}
+
+
+def read_quality(run: str | Path, up_to_step: float = float("inf")) -> list[dict]:
+    """The rows of RUN/quality.csv as floats (empty when there is none)."""
+    path = Path(run) / QUALITY_FILE
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        rows = [
+            {k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()}
+            for row in csv.DictReader(fh)
+        ]
+    return [r for r in rows if r["step"] <= up_to_step]
+
+
+def write_quality(run: Path, rows: list[dict], fields: list[str]) -> None:
+    """Write RUN/quality.csv whole (a temporary file renamed over it)."""
+    path = run / QUALITY_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: f"{row.get(k, float('nan')):.6g}" for k in fields})
+        tmp.replace(path)
+    except OSError as exc:
+        raise SfxganError(f"cannot write '{path}': {exc.strerror or exc}") from exc
+
+
+# (column, panel title, reference columns drawn as lines, log scale)
+PANELS = [
+    ("class_fit", "class fit (judge)", [("class_fit_real", "judge on real via GL")], False),
+    ("fd", "FD to the real clips", [("fd_resynth", "real via GL"), ("fd_real", "halves")], True),
+    ("diversity", "diversity (1 = real)", [], False),
+    ("diversity_within", "diversity within classes", [], False),
+]
+
+
+def save_quality_curves(path: str | Path, runs: dict[str, list[dict]]) -> Path | None:
+    """Each figure against steps (top row) and training time (bottom row), one colour per run,
+    the real-data references as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {label: rows for label, rows in runs.items() if rows}
+    if not runs:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(2, len(PANELS), figsize=(14, 6), squeeze=False)
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.09, top=0.93, wspace=0.28, hspace=0.4)
+    for i, (label, rows) in enumerate(runs.items()):
+        for row_axes, x_key in zip(axes, ("step", "train_seconds"), strict=True):
+            x = np.array([r[x_key] for r in rows]) / (60 if x_key == "train_seconds" else 1)
+            for ax, (key, _, _, _) in zip(row_axes, PANELS, strict=True):
+                y = np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
+                ax.plot(x, y, marker="o", ms=3, lw=1.2, color=f"C{i}", label=label or None)
+    first = next(iter(runs.values()))
+    for row_axes, x_label in zip(axes, ("step", "training time (min)"), strict=True):
+        for ax, (key, title, references, log_scale) in zip(row_axes, PANELS, strict=True):
+            for j, (ref, ref_label) in enumerate(references):
+                level = np.nanmean([r.get(ref, np.nan) for r in first])
+                if np.isfinite(level):
+                    ax.axhline(level, ls="--", lw=1, color=("tab:green", "tab:grey")[j])
+                    ax.text(
+                        0.01, level, ref_label, transform=ax.get_yaxis_transform(), fontsize=7,
+                        va="bottom", color=("tab:green", "tab:grey")[j],
+                    )  # fmt: skip
+            if key.startswith("diversity"):
+                ax.axhline(1.0, ls="--", lw=1, color="tab:green")
+            if log_scale:
+                ax.set_yscale("log")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel(x_label, fontsize=8)
+            ax.tick_params(labelsize=7)
+    if len(runs) > 1:
+        axes[0][0].legend(fontsize=7, frameon=False)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

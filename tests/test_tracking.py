@@ -1,0 +1,104 @@
+"""Quality during training (`--eval-every`): the judge trained once and kept, quality.csv and its
+picture, resume, and figures that agree with `sfxgan evaluate` on the same clips."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from sfxgan.evaluate.evaluation import evaluate
+from sfxgan.evaluate.judge import Judge
+from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality
+from sfxgan.generate import Sampler, generate_to_folder
+from sfxgan.train import train
+from tests.test_cli import sfxgan
+
+QUICK = {"batch_size": 4, "recon_iters": 3, "preview_every": 100, "checkpoint_every": 2}
+
+
+@pytest.fixture(scope="module")
+def tracked_run(demo_dir, tmp_path_factory):
+    """4 steps with a quality check every 2, through the command (stderr kept)."""
+    run = tmp_path_factory.mktemp("tracked") / "run"
+    result = sfxgan(
+        "train", demo_dir, "--out", run, "--steps", 4, "--eval-every", 2, "--batch-size", 4,
+        "--recon-iters", 3, "--checkpoint-every", 2,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return run, result
+
+
+def test_quality_is_checked_every_n_steps_and_written_down(tracked_run, demo_dir):
+    run, result = tracked_run
+    assert "quality judge: held-out accuracy" in result.stderr
+    assert (run / JUDGE_FILE).is_file() and (run / "previews" / "quality.png").is_file()
+    with open(run / "quality.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    classes = sorted(p.name for p in demo_dir.iterdir())
+    assert {f"class_fit:{name}" for name in classes} <= set(rows[0])
+    for row in rows:
+        values = {k: float(v) for k, v in row.items()}
+        assert 0 <= values["class_fit"] <= 1 and 0 <= values["class_fit_real"] <= 1
+        assert values["fd"] > 0 and values["fd_real"] >= 0 and values["fd_resynth"] >= 0
+        assert values["diversity"] > 0 and values["diversity_within"] > 0
+        assert values["train_seconds"] > 0 and values["eval_seconds"] > 0
+    # the running line the user sees at each check
+    assert result.stderr.count("class fit") >= 2 and "real via GL" in result.stderr
+
+
+def test_resume_keeps_the_judge_and_continues_the_curve(tracked_run, demo_dir, tmp_path):
+    run, _ = tracked_run
+    copy = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(run, copy)
+    (copy / "checkpoints" / "latest.pt").unlink()  # resume from step 2: rows after it go
+    (copy / "checkpoints" / "step_0000004.pt").unlink()
+    judge_bytes = (copy / JUDGE_FILE).read_bytes()
+    result = sfxgan("train", demo_dir, "--out", copy, "--resume", "--steps", 6)
+    assert result.returncode == 0, result.stderr
+    assert "quality judge" not in result.stderr  # not trained again
+    assert (copy / JUDGE_FILE).read_bytes() == judge_bytes
+    assert [int(r["step"]) for r in read_quality(copy)] == [2, 4, 6]
+
+
+def test_a_run_shorter_than_the_interval_trains_no_judge(demo_dir, tmp_path):
+    run = tmp_path / "run"
+    train(demo_dir, run, "tiny", {**QUICK, "steps": 2, "eval_every": 5}, progress=False)
+    assert not (run / JUDGE_FILE).exists() and not (run / "quality.csv").exists()
+
+
+def test_the_figures_are_those_evaluate_gives_for_the_clips_generate_writes(
+    tracked_run, demo_dir, tmp_path
+):
+    """The last row of quality.csv scores the clips `generate --seed 0` writes (as many per
+    class as the real data has); evaluate with the run's judge gives the same class fit and,
+    up to the 16-bit WAV rounding, the same distances."""
+    run, _ = tracked_run
+    last = read_quality(run)[-1]
+    sampler = Sampler.from_run(run)
+    generate_to_folder(sampler, tmp_path / "takes", 6, None, 0, "fast-griffin-lim", 32, False)
+    judge = Judge.load(run / JUDGE_FILE)
+    overall = evaluate(demo_dir, tmp_path / "takes", judge=judge, progress=False, log=None)
+    overall = overall.metrics["overall"]
+    assert overall["class_fit"] == pytest.approx(last["class_fit"], abs=1 / 30 + 1e-9)
+    assert overall["fd"] == pytest.approx(last["fd"], rel=0.05)
+    assert overall["fd_real"] == pytest.approx(last["fd_real"], rel=1e-5)  # 6 digits in the CSV
+    assert overall["diversity"] == pytest.approx(last["diversity"], rel=0.05)
+
+
+def test_evaluate_with_the_run_reuses_its_judge(tracked_run, demo_dir, tmp_path):
+    run, _ = tracked_run
+    takes, report = tmp_path / "takes", tmp_path / "report"
+    assert sfxgan("generate", run, "--out", takes, "--per-class", 4).returncode == 0
+    result = sfxgan("evaluate", "--real", demo_dir, "--generated", takes, "--run", run,
+                    "--out", report, "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "using the judge the run trained" in result.stderr
+    assert "training a classifier" not in result.stderr
+    saved = Judge.load(report / "classifier.pt")
+    assert saved.meta["accuracy"] == Judge.load(run / JUDGE_FILE).meta["accuracy"]
+    assert not math.isnan(saved.meta["accuracy"])
