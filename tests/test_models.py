@@ -379,3 +379,16 @@ def test_model_options_are_checked():
         ModelConfig(upsample="bilinear")
     with pytest.raises(ConfigError, match="critic_conditioning"):
         ModelConfig(critic_conditioning="label")
+
+
+def test_auxiliary_classifier_names_classes_from_the_label_free_trunk():
+    config = dataclasses.replace(MICRO, critic_conditioning="projection")
+    D = Critic(config, N_CLASSES, classifier=True)
+    x = torch.rand(3, 1, *config.spectrogram_shape())
+    score, logits = D(x, torch.tensor([0, 1, 2]), with_logits=True)
+    assert score.shape == (3,) and logits.shape == (3, N_CLASSES)
+    # the logits do not depend on the label given: the trunk never sees it
+    _, other = D(x, torch.tensor([4, 4, 4]), with_logits=True)
+    torch.testing.assert_close(other, logits)
+    with pytest.raises(ConfigError, match="needs critic_conditioning projection"):
+        Critic(MICRO, N_CLASSES, classifier=True)

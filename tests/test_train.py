@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -521,3 +522,86 @@ def test_training_on_a_gpu_in_each_precision(demo_dir, tmp_path, precision):
     assert load_checkpoint(run)["step"] == 4
     clips = Sampler.from_run(run, device="cuda").generate("rain", n=2)
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
+
+
+def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_weight(
+    demo_dir, tmp_path, monkeypatch
+):
+    real_penalty = train_module.gradient_penalty
+    calls = []
+
+    def recording(scores, x_hat, grad_scale=1.0):
+        calls.append(len(x_hat))
+        return real_penalty(scores, x_hat, grad_scale)
+
+    monkeypatch.setattr(train_module, "gradient_penalty", recording)
+    settings = {**QUICK, "steps": 3, "n_critic": 2, "gp_every": 3}
+    train(demo_dir, tmp_path / "run", "tiny", settings, progress=False)
+    assert len(calls) == 2  # critic updates 0 and 3 of 0..5
+    with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
+        penalties = [float(r["gradient_penalty"]) for r in csv.DictReader(fh)]
+    assert penalties[0] > 0 and penalties[1] > 0  # the latest computed penalty is logged
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"critic_conditioning": "projection", "class_weight": 1.0},
+        {"gen_conditioning": "cbn", "upsample": "nearest", "augment": "shift,gain,mask"},
+    ],
+    ids=["auxiliary-classifier", "cbn-nearest-augment"],
+)
+def test_the_recipe_options_train_resume_exactly_and_generate(demo_dir, tmp_path, settings):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(demo_dir, straight, "tiny", {**QUICK, **settings, "steps": 4}, progress=False)
+    train(demo_dir, split, "tiny", {**QUICK, **settings, "steps": 2}, progress=False)
+    train(demo_dir, split, "tiny", {"steps": 4}, resume=True, progress=False)
+    a, b = load_checkpoint(straight), load_checkpoint(split)
+    for name in ("generator", "critic"):
+        for key in a[name]:
+            torch.testing.assert_close(a[name][key], b[name][key], msg=f"{name}.{key}")
+    config = json.loads((straight / "config.json").read_text())
+    for key, value in settings.items():
+        assert {**config["model"], **config["train"]}[key] == value
+    clips = Sampler.from_run(straight).generate(DEMO_CLASSES[0], n=2, seed=0)
+    assert clips.shape == (2, 8192) and np.isfinite(clips).all()
+
+
+def test_model_options_cannot_change_on_resume_and_the_classifier_needs_projection(
+    demo_dir, tmp_path
+):
+    run = tmp_path / "run"
+    result = sfxgan("train", demo_dir, "--out", run, "--steps", 2, *QUICK_ARGS)
+    assert result.returncode == 0, result.stderr
+    result = sfxgan("train", demo_dir, "--out", run, "--resume", "--upsample", "nearest")
+    assert_one_line_error(result, "cannot change upsample", "upsample=transpose")
+    result = sfxgan("train", demo_dir, "--out", tmp_path / "ac", "--class-weight", "1")
+    assert_one_line_error(result, "needs --critic-conditioning projection")
+    assert not (tmp_path / "ac").exists()
+
+
+@pytest.mark.parametrize("term", ["class_weight", "recon_weight"])
+def test_every_generator_loss_term_reaches_the_generator_update(demo_dir, term):
+    """From the same weights and draws, one generator update with a term weighted 10x more
+    gives other weights: the term is part of the loss that is differentiated (a loss computed
+    and then dropped from the sum would leave them equal)."""
+    from sfxgan.checkpoint import RunSpec
+    from sfxgan.config import get_preset
+    from sfxgan.data import load_dataset
+    from sfxgan.train import Trainer
+
+    preset = get_preset("tiny")
+    dataset = load_dataset(demo_dir, preset.features, log=None, progress=False)
+    model = dataclasses.replace(preset.model, critic_conditioning="projection")
+    updated = []
+    for scale in (1.0, 10.0):
+        settings = {"class_weight": 1.0, "recon_weight": 1e-2, "recon_iters": 3, "batch_size": 4}
+        settings[term] *= scale
+        spec = RunSpec(
+            "tiny", preset.features, model, preset.train.replace(**settings),
+            list(dataset.classes), dataset.max_value, str(demo_dir),
+        )  # fmt: skip
+        trainer = Trainer(spec, dataset, torch.device("cpu"))
+        trainer.generator_step()
+        updated.append(trainer.generator.to_spec.weight.detach().clone())
+    assert not torch.allclose(updated[0], updated[1])

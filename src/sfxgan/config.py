@@ -137,6 +137,11 @@ class TrainConfig:
     n_critic: int = _setting(5, "critic updates per generator update (the reference: 1)")
     lr_generator: float = _setting(1e-4, "Adam learning rate of the generator")
     lr_critic: float = _setting(1e-4, "Adam learning rate of the critic")
+    lr_decay: float = _setting(
+        0.0,
+        "fraction of the steps, at the end, over which both learning rates fall linearly to "
+        "zero (0: constant, as the paper)",
+    )
     beta1: float = _setting(0.5, "Adam beta1")
     beta2: float = _setting(0.9, "Adam beta2")
     gp_weight: float = _setting(10.0, "weight of the gradient penalty")
@@ -154,6 +159,17 @@ class TrainConfig:
     )
     augment_p: float = _setting(0.5, "probability of each augmentation, per clip and step")
     recon_weight: float = _setting(1e-2, "weight w of the audio reconstruction loss; 0 = baseline")
+    class_weight: float = _setting(
+        0.0,
+        "weight of an auxiliary classifier on the critic's features (AC-GAN): the critic "
+        "learns to name the class of real clips, the generator to make clips it names right "
+        "(cross-entropy); needs critic_conditioning projection; 0: off, as the paper",
+    )
+    recon_every: int = _setting(
+        1,
+        "lazy reconstruction loss: on every k-th generator update only, weighted k * "
+        "recon_weight; 1: every update, as the paper",
+    )
     recon_iters: int = _setting(50, "Griffin-Lim iterations inside the reconstruction loss")
     recon_phase: str = _setting(
         "griffin-lim",
@@ -206,7 +222,10 @@ class TrainConfig:
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.n_critic >= 1, "n_critic must be at least 1"),
             (self.recon_weight >= 0, "recon_weight must be 0 or more"),
+            (self.class_weight >= 0, "class_weight must be 0 or more"),
+            (0 <= self.lr_decay <= 1, "lr_decay must be in [0, 1]"),
             (self.gp_every >= 1, "gp_every must be at least 1"),
+            (self.recon_every >= 1, "recon_every must be at least 1"),
             (self.eval_every >= 0, "eval_every must be 0 (off) or more"),
             (0 <= self.augment_p <= 1, "augment_p must be in [0, 1]"),
             (

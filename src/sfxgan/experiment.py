@@ -5,9 +5,10 @@ generate as many clips per class as the real data has, and evaluate them with on
 The table gives, per weight, the mean and spread (sample standard deviation) over seeds.
 
 OUT/
-    classifier.pt                  the judge, trained once on DATA
+    classifier.pt                  the judge, trained once on DATA (also each run's judge.pt)
     runs/w=<w>-seed=<s>/           each run folder, with generated/ and evaluation/ inside
     results.md, results.csv, results.json, results.png
+    curves.png                     every run's quality.csv (--eval-every) against steps and time
 
 Everything is resumable: a finished run or evaluation is kept, an unfinished one is resumed, so
 the same command continues after an interruption (Ctrl-C saves the training run in progress).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +108,7 @@ def compare(
     from .evaluate.evaluation import evaluate
     from .evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
     from .evaluate.report import write_report
+    from .evaluate.tracking import JUDGE_FILE, read_quality, save_quality_curves
     from .generate import Sampler, generate_to_folder
     from .train import train
 
@@ -142,6 +145,11 @@ def compare(
             step = _run_step(run)
             if step < steps:
                 log(f"[{i}/{len(trials)}] training {trial.name} ({steps} steps)")
+                # the quality checks during training use the shared judge too: every curve
+                # and every final figure comes from one judge
+                run.mkdir(parents=True, exist_ok=True)
+                if not (run / JUDGE_FILE).is_file():
+                    shutil.copyfile(judge_path, run / JUDGE_FILE)
                 result = train(
                     data,
                     run,
@@ -173,6 +181,8 @@ def compare(
             {"weight": trial.weight, "seed": trial.seed, "train_seconds": train_seconds, **overall}
         )
     results = summarise(rows, weights)
+    curves = {t.name: read_quality(out / "runs" / t.name) for t in trials}
+    save_quality_curves(out / "curves.png", curves, {t.name: f"w={t.weight:g}" for t in trials})
     write_results(
         out,
         rows,
@@ -266,6 +276,11 @@ def write_results(out: Path, rows: list[dict], results: dict, judge_accuracy, se
         table_markdown(results),
         "",
         "![results](results.png)",
+        "",
+        "Quality during training (one colour per weight, one line per seed; dashed: the "
+        "real-data references):",
+        "",
+        "![curves](curves.png)",
     ]
     (out / "results.md").write_text("\n".join(text) + "\n")
     plot_results(out / "results.png", results)

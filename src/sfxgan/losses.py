@@ -22,6 +22,11 @@ def generator_adversarial_loss(d_fake: Tensor) -> Tensor:
     return -d_fake.mean()
 
 
+def class_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy of the critic's auxiliary classifier (AC-GAN), batch mean."""
+    return torch.nn.functional.cross_entropy(logits.float(), labels)
+
+
 def interpolate(real: Tensor, fake: Tensor, alpha: Tensor) -> Tensor:
     """x_hat = real + a (fake - real), a leaf that requires grad for the gradient penalty.
 

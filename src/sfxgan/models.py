@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .errors import ConfigError
 
 STRIDE = 2  # every layer doubles (generator) or halves (critic) both sizes
 LEAK = 0.2  # LeakyReLU slope of the latent branch and the critic, as in the reference
@@ -161,7 +162,7 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """(log-spectrogram, label) -> one unbounded score per example, shape (B,)."""
 
-    def __init__(self, config: ModelConfig, n_classes: int):
+    def __init__(self, config: ModelConfig, n_classes: int, classifier: bool = False):
         super().__init__()
         self.config = config
         t, f = config.spectrogram_shape()
@@ -180,6 +181,17 @@ class Critic(nn.Module):
         self.convs = nn.ModuleList(convs)
         features = in_channels * t * f
         self.head = nn.Linear(features, 1)
+        # the auxiliary classifier (AC-GAN, Odena et al. 2017): class logits from the same
+        # features. Only on a trunk that does not see the label (projection conditioning): with
+        # the label map as an input channel it could read the answer off its input.
+        self.classifier = None
+        if classifier:
+            if not self.projection:
+                raise ConfigError(
+                    "the auxiliary classifier (class_weight > 0) needs "
+                    "critic_conditioning projection"
+                )
+            self.classifier = nn.Linear(features, n_classes)
         self.apply(_init_weights)
         if self.projection:
             # one vector per class, dotted with the flattened features: a class-specific linear
@@ -188,8 +200,9 @@ class Critic(nn.Module):
             bound = math.sqrt(6 / (features + 1))  # Glorot, as the head (fan_in D, fan_out 1)
             nn.init.uniform_(self.label_embed.weight, -bound, bound)
 
-    def forward(self, spec: Tensor, labels: Tensor) -> Tensor:
-        # spec (B, 1, T, F) in [-1, 1], labels (B,) int64
+    def forward(self, spec: Tensor, labels: Tensor, with_logits: bool = False):
+        """Scores (B,); with `with_logits`, also the auxiliary classifier's class logits
+        (B, n_classes). spec (B, 1, T, F) in [-1, 1], labels (B,) int64."""
         B, _, t, f = spec.shape
         expected = self.config.spectrogram_shape()
         assert (t, f) == expected, f"critic expects (B, 1, {expected}), got {tuple(spec.shape)}"
@@ -206,14 +219,18 @@ class Critic(nn.Module):
         x = x.flatten(1)  # (B, D)
         if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
             with torch.autocast(x.device.type, enabled=False):
-                return self._score(x.float(), labels)
-        return self._score(x, labels)
+                return self._outputs(x.float(), labels, with_logits)
+        return self._outputs(x, labels, with_logits)
 
-    def _score(self, features: Tensor, labels: Tensor) -> Tensor:  # (B, D), (B,) -> (B,)
-        score = self.head(features).squeeze(1)
+    def _outputs(self, features: Tensor, labels: Tensor, with_logits: bool):
+        score = self.head(features).squeeze(1)  # (B,)
         if self.projection:
             score = score + (self.label_embed(labels) * features).sum(dim=1)
-        return score
+        if not with_logits:
+            return score
+        if self.classifier is None:
+            raise ValueError("this critic has no auxiliary classifier")
+        return score, self.classifier(features)  # (B,), (B, n_classes)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -230,9 +247,12 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def build_models(config: ModelConfig, n_classes: int) -> tuple[Generator, Critic]:
-    """A freshly initialised generator and critic for `n_classes` classes."""
-    return Generator(config, n_classes), Critic(config, n_classes)
+def build_models(
+    config: ModelConfig, n_classes: int, classifier: bool = False
+) -> tuple[Generator, Critic]:
+    """A freshly initialised generator and critic for `n_classes` classes (the critic with an
+    auxiliary classifier when asked)."""
+    return Generator(config, n_classes), Critic(config, n_classes, classifier)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -42,6 +42,7 @@ from .evaluate.tracking import QualityTracker, read_quality, save_quality_curves
 from .features import STFT
 from .generate import Sampler
 from .losses import (
+    class_loss,
     critic_loss,
     generator_adversarial_loss,
     gradient_penalty,
@@ -167,7 +168,9 @@ class Trainer:
         cfg = spec.train
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         torch.manual_seed(cfg.seed)
-        self.generator, self.critic = build_models(spec.model, len(spec.classes))
+        self.generator, self.critic = build_models(
+            spec.model, len(spec.classes), classifier=cfg.class_weight > 0
+        )
         if distributed.active():
             distributed.use_global_batchnorm(self.generator)
         self.generator.to(device)
@@ -200,6 +203,7 @@ class Trainer:
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self.augment_ops = augment.parse_ops(cfg.augment)
         self.last_penalty = torch.zeros((), device=device)
+        self.last_recon = torch.zeros((), device=device)
         self.step = 0
         self.skipped_in_a_row = 0
         self._inference_states: dict[str, tuple[int, dict]] = {}
@@ -257,13 +261,19 @@ class Trainer:
         if with_penalty:
             x_hat = interpolate(real, fake, alpha)
             batch.append(x_hat)
+        classify = cfg.class_weight > 0
         with self.autocast():
             # real, fake and interpolates in one pass: DDP needs one forward per backward, and
             # one larger batch uses the cores better than three (the critic has no batch
             # normalisation, so this computes the same scores)
-            scores = self.critic_update(torch.cat(batch), labels.repeat(len(batch)))
+            out = self.critic_update(
+                torch.cat(batch), labels.repeat(len(batch)), with_logits=classify
+            )
+        scores, logits = out if classify else (out, None)
         d_real, d_fake, *d_hat = scores.split(len(labels))
         loss = critic_loss(d_real, d_fake)
+        if classify:  # the auxiliary classifier learns from the real clips only
+            loss = loss + cfg.class_weight * class_loss(logits[: len(labels)], labels)
         if with_penalty:
             gp = gradient_penalty(d_hat[0], x_hat, self.scaler_d.get_scale())
             # lazy: every gp_every-th update carries the penalty of all gp_every of them
@@ -284,13 +294,18 @@ class Trainer:
         _, real_audio, labels = self.next_batch()  # the fake batch takes the real batch's labels
         z = self.latents()
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
+        classify = cfg.class_weight > 0
         with self.autocast():
             fake = self.generator_update(z, labels).float()
-            adversarial = generator_adversarial_loss(self.critic(self.augmented(fake), labels))
+            out = self.critic(self.augmented(fake), labels, with_logits=classify)
+        scores, logits = out if classify else (out, None)
+        adversarial = generator_adversarial_loss(scores)
         self.critic.requires_grad_(True)
         loss = adversarial
-        recon = torch.zeros((), device=self.device)
-        if cfg.recon_weight > 0:
+        if classify:  # clips the critic's classifier names as the class they were made for
+            loss = loss + cfg.class_weight * class_loss(logits, labels)
+        recon = self.last_recon
+        if cfg.recon_weight > 0 and self.step % cfg.recon_every == 0:
             momentum = FAST_MOMENTUM if cfg.recon_phase == "fast-griffin-lim" else 0.0
             recon = reconstruction_loss(
                 fake,
@@ -301,7 +316,9 @@ class Trainer:
                 momentum=momentum,
                 normalize=cfg.recon_normalize,
             )
-            loss = adversarial + cfg.recon_weight * recon
+            # lazy: every recon_every-th generator update carries the loss of all of them
+            loss = loss + cfg.recon_weight * cfg.recon_every * recon
+            self.last_recon = recon.detach()
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss).backward()
         self.scaler_g.step(self.opt_g)
@@ -316,6 +333,7 @@ class Trainer:
         scalers = (self.scaler_d, self.scaler_g)
         scales = [scaler.get_scale() for scaler in scalers]
         cfg = self.spec.train
+        self.set_learning_rates()
         for i in range(cfg.n_critic):
             update = self.step * cfg.n_critic + i  # critic updates so far: resumes exactly
             critic_metrics = self.critic_step(with_penalty=update % cfg.gp_every == 0)
@@ -328,6 +346,19 @@ class Trainer:
         values = torch.stack([*metrics.values(), stop]).float()
         values = distributed.average(values).tolist()  # one device sync for all of them
         return dict(zip(metrics, values[:-1], strict=True)), values[-1] > 0
+
+    def set_learning_rates(self) -> None:
+        """Constant learning rates (the paper), or with `lr_decay` f > 0 a linear decay to zero
+        over the last fraction f of the steps: a function of (step, steps) alone, so a resumed
+        run follows the same schedule."""
+        cfg = self.spec.train
+        scale = 1.0
+        if cfg.lr_decay > 0:
+            start = cfg.steps * (1 - cfg.lr_decay)
+            scale = min(1.0, max(0.0, (cfg.steps - self.step) / (cfg.steps - start)))
+        for optimiser, lr in ((self.opt_g, cfg.lr_generator), (self.opt_d, cfg.lr_critic)):
+            for group in optimiser.param_groups:
+                group["lr"] = lr * scale
 
     # -- state --------------------------------------------------------------------------------
     def state(self) -> dict:
@@ -514,6 +545,11 @@ def train(
     run = Path(run)
     spec, resumed_state = _run_spec(run, data, preset_name, dict(settings or {}), resume)
     cfg = spec.train
+    if cfg.class_weight > 0 and spec.model.critic_conditioning != "projection":
+        raise ConfigError(
+            "class_weight > 0 (the auxiliary classifier) needs --critic-conditioning projection: "
+            "a critic that sees the label map could read the class off its input"
+        )
     if cfg.batch_size % processes.world_size:
         raise ConfigError(
             f"batch_size {cfg.batch_size} cannot be split evenly over {processes.world_size} "

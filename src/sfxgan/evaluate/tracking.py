@@ -228,9 +228,12 @@ PANELS = [
 ]
 
 
-def save_quality_curves(path: str | Path, runs: dict[str, list[dict]]) -> Path | None:
-    """Each figure against steps (top row) and training time (bottom row), one colour per run,
-    the real-data references as dashed lines."""
+def save_quality_curves(
+    path: str | Path, runs: dict[str, list[dict]], groups: dict[str, str] | None = None
+) -> Path | None:
+    """Each figure against steps (top row) and training time (bottom row), one colour per run
+    (or per group of runs, e.g. the seeds of one setting: `groups` maps a run's label to its
+    group's), the real-data references as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -243,12 +246,18 @@ def save_quality_curves(path: str | Path, runs: dict[str, list[dict]]) -> Path |
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(2, len(PANELS), figsize=(14, 6), squeeze=False)
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.09, top=0.93, wspace=0.28, hspace=0.4)
-    for i, (label, rows) in enumerate(runs.items()):
+    groups = groups or {label: label for label in runs}
+    colours = {group: f"C{i}" for i, group in enumerate(dict.fromkeys(groups.values()))}
+    labelled = set()
+    for label, rows in runs.items():
+        group = groups[label]
+        legend = group if group not in labelled and group else None
+        labelled.add(group)
         for row_axes, x_key in zip(axes, ("step", "train_seconds"), strict=True):
             x = np.array([r[x_key] for r in rows]) / (60 if x_key == "train_seconds" else 1)
             for ax, (key, _, _, _) in zip(row_axes, PANELS, strict=True):
                 y = np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
-                ax.plot(x, y, marker="o", ms=3, lw=1.2, color=f"C{i}", label=label or None)
+                ax.plot(x, y, marker="o", ms=3, lw=1.2, color=colours[group], label=legend)
     first = next(iter(runs.values()))
     for row_axes, x_label in zip(axes, ("step", "training time (min)"), strict=True):
         for ax, (key, title, references, log_scale) in zip(row_axes, PANELS, strict=True):
@@ -267,7 +276,7 @@ def save_quality_curves(path: str | Path, runs: dict[str, list[dict]]) -> Path |
             ax.set_title(title, fontsize=9)
             ax.set_xlabel(x_label, fontsize=8)
             ax.tick_params(labelsize=7)
-    if len(runs) > 1:
+    if len(colours) > 1:
         axes[0][0].legend(fontsize=7, frameon=False)
     fig.savefig(path, dpi=80)
     plt.close(fig)
