@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sfxgan.config import get_preset
@@ -12,20 +14,27 @@ from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.generate import Sampler, generate_to_folder
 from sfxgan.train import train
 
-# The judge's figures for this run (w = 1e-2, seed 0 in docs/results.md): class fit 0.66, phase
-# SC 0.40 at 40 clips per class; the bounds leave room for 20 clips and another thread count.
-CLASS_FIT_AT_LEAST = 0.5
+# The judge's figures for this job (docs/results.md, `sfxgan evaluate` on 20 clips per class):
+# class fit 86 / 66 / 82 % and phase SC 0.40 / 0.49 / 0.35 on training seeds 0 / 1 / 2; the
+# bounds leave a margin below the worst seed for another machine and thread count.
+CLASS_FIT_AT_LEAST = 0.55
 PHASE_SC_BELOW = 0.55
 
 
+# Training seeds to check: `make test` runs seed 0 (the `make demo` job); docs/results.md gives
+# the figures of seeds 0, 1 and 2, and `SFXGAN_QUALITY_SEEDS=0,1,2 make test` checks them all.
+SEEDS = [int(s) for s in os.environ.get("SFXGAN_QUALITY_SEEDS", "0").split(",")]
+
+
 @pytest.mark.slow
-def test_tiny_learns_the_spectrum_of_every_demo_class(tmp_path):
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tiny_learns_the_spectrum_of_every_demo_class(tmp_path, seed):
     """Exactly the `make demo` job (demo data seed 0, 40 per class, the tiny preset's defaults
-    with the reconstruction loss): the generated clips' mean log-spectrum of every class is
-    nearer that class's real clips than any other class's."""
+    with the reconstruction loss) at a training seed: the generated clips' mean log-spectrum of
+    every class is nearer that class's real clips than any other class's."""
     data, run = tmp_path / "data", tmp_path / "run"
     write_demo_dataset(data, per_class=40, seed=0)
-    result = train(data, run, "tiny", progress=False)
+    result = train(data, run, "tiny", {"seed": seed}, progress=False)
     assert result.step == get_preset("tiny").train.steps and not result.interrupted
     sampler = Sampler.from_run(run)
     dataset = load_dataset(data, sampler.spec.features, log=None, progress=False)
@@ -38,7 +47,6 @@ def test_tiny_learns_the_spectrum_of_every_demo_class(tmp_path):
     assert all(f.ok for f in fits), table
 
     # The judge (a CNN trained on the real clips) on 20 clips per class, as `make demo` runs it.
-    # Bounds from docs/results.md (this run is w = 1e-2, seed 0 there), with margin.
     generate_to_folder(sampler, tmp_path / "sounds", 20, None, 0, "fast-griffin-lim", 32, False)
     overall = evaluate(data, tmp_path / "sounds", run=run, progress=False, log=None).metrics[
         "overall"

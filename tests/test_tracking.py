@@ -102,3 +102,28 @@ def test_evaluate_with_the_run_reuses_its_judge(tracked_run, demo_dir, tmp_path)
     saved = Judge.load(report / "classifier.pt")
     assert saved.meta["accuracy"] == Judge.load(run / JUDGE_FILE).meta["accuracy"]
     assert not math.isnan(saved.meta["accuracy"])
+
+
+def test_experiment_curves_draws_the_quality_of_runs(tracked_run, demo_dir, tmp_path):
+    run, _ = tracked_run
+    untracked = tmp_path / "untracked"
+    train(demo_dir, untracked, "tiny", {**QUICK, "steps": 1, "eval_every": 0}, progress=False)
+    quality = tmp_path / "quality.png"
+    result = sfxgan(
+        "experiment", "curves", run, run, "--out", tmp_path / "losses.png", "--labels", "a,b",
+        "--quality", quality, "--groups", "same,same",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert quality.stat().st_size > 10_000
+    last = read_quality(run)[-1]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| a ")]
+    assert rows and f"| {last['step']:.0f} | {last['class_fit']:.1%} |" in rows[0]
+    missing = sfxgan(
+        "experiment", "curves", run, untracked, "--out", tmp_path / "l.png", "--quality", quality
+    )
+    assert missing.returncode == 2 and "--eval-every" in missing.stderr
+    groups = sfxgan(
+        "experiment", "curves", run, "--out", tmp_path / "l.png", "--quality", quality,
+        "--groups", "x,y",
+    )  # fmt: skip
+    assert groups.returncode == 2 and "--groups" in groups.stderr

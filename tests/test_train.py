@@ -546,7 +546,7 @@ def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_
 @pytest.mark.parametrize(
     "settings",
     [
-        {"critic_conditioning": "projection", "class_weight": 1.0},
+        {"critic_conditioning": "projection", "class_weight": 1.0, "gen_class_weight": 1.0},
         {"gen_conditioning": "cbn", "upsample": "nearest", "augment": "shift,gain,mask"},
     ],
     ids=["auxiliary-classifier", "cbn-nearest-augment"],
@@ -575,12 +575,15 @@ def test_model_options_cannot_change_on_resume_and_the_classifier_needs_projecti
     assert result.returncode == 0, result.stderr
     result = sfxgan("train", demo_dir, "--out", run, "--resume", "--upsample", "nearest")
     assert_one_line_error(result, "cannot change upsample", "upsample=transpose")
-    result = sfxgan("train", demo_dir, "--out", tmp_path / "ac", "--class-weight", "1")
+    result = sfxgan(
+        "train", demo_dir, "--out", tmp_path / "ac", "--critic-conditioning", "concat",
+        "--class-weight", "1",
+    )  # fmt: skip
     assert_one_line_error(result, "needs --critic-conditioning projection")
     assert not (tmp_path / "ac").exists()
 
 
-@pytest.mark.parametrize("term", ["class_weight", "recon_weight"])
+@pytest.mark.parametrize("term", ["gen_class_weight", "recon_weight"])
 def test_every_generator_loss_term_reaches_the_generator_update(demo_dir, term):
     """From the same weights and draws, one generator update with a term weighted 10x more
     gives other weights: the term is part of the loss that is differentiated (a loss computed
@@ -595,7 +598,8 @@ def test_every_generator_loss_term_reaches_the_generator_update(demo_dir, term):
     model = dataclasses.replace(preset.model, critic_conditioning="projection")
     updated = []
     for scale in (1.0, 10.0):
-        settings = {"class_weight": 1.0, "recon_weight": 1e-2, "recon_iters": 3, "batch_size": 4}
+        settings = {"class_weight": 1.0, "gen_class_weight": 1.0, "recon_weight": 1e-2}
+        settings |= {"recon_iters": 3, "batch_size": 4}
         settings[term] *= scale
         spec = RunSpec(
             "tiny", preset.features, model, preset.train.replace(**settings),

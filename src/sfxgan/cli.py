@@ -409,7 +409,42 @@ def cmd_experiment_curves(args: argparse.Namespace) -> int:
     print()
     print(speed_markdown(runs))
     print(f"wrote {overlay_loss_curves(args.out, runs)}")
+    if args.quality:
+        write_quality_curves(args, labels)
     return 0
+
+
+def write_quality_curves(args: argparse.Namespace, labels: list[str]) -> None:
+    """The runs' quality.csv (train --eval-every) in one figure, one colour per group, and the
+    last check of each run as a table."""
+    from .evaluate.tracking import read_quality, save_quality_curves
+
+    groups = args.groups.split(",") if args.groups else labels
+    if len(groups) != len(labels):
+        raise SfxganError(f"--groups needs {len(labels)} names, one per run, separated by commas")
+    quality = {label: read_quality(run) for label, run in zip(labels, args.runs, strict=True)}
+    missing = [str(run) for run, rows in zip(args.runs, quality.values(), strict=True) if not rows]
+    if missing:
+        raise SfxganError(
+            f"no quality.csv in {', '.join(missing)}: train with --eval-every N to track quality"
+        )
+    print()
+    print("| run | step | class fit | FD | KID | diversity | minutes |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, rows in quality.items():
+        last = rows[-1]
+        print(
+            f"| {label} | {last['step']:.0f} | {last['class_fit']:.1%} | {last['fd']:.2f} | "
+            f"{last['kid']:.3f} | {last['diversity']:.2f} | {last['train_seconds'] / 60:.1f} |"
+        )
+    references = next(iter(quality.values()))[-1]
+    print(
+        f"references: FD between real halves {references['fd_real']:.2f}, real via Griffin-Lim "
+        f"{references['fd_resynth']:.2f}, the judge on the real clips "
+        f"{references['class_fit_real']:.1%}"
+    )
+    group_of = dict(zip(labels, groups, strict=True))
+    print(f"wrote {save_quality_curves(args.quality, quality, group_of)}")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -666,6 +701,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("runs", nargs="+", help="training run folders (the first is the reference)")
     e.add_argument("--out", required=True, type=Path, help="PNG file to write")
     e.add_argument("--labels", help="names for the runs, comma-separated (default: folder names)")
+    e.add_argument(
+        "--quality",
+        type=Path,
+        help="also draw the runs' quality curves (train --eval-every) into this PNG and print "
+        "each run's last check",
+    )
+    e.add_argument(
+        "--groups",
+        help="with --quality: a group name per run, comma-separated; runs of one group (e.g. "
+        "the seeds of one setting) share a colour",
+    )
     e.set_defaults(func=cmd_experiment_curves)
 
     p = sub.add_parser(

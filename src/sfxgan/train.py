@@ -294,7 +294,7 @@ class Trainer:
         _, real_audio, labels = self.next_batch()  # the fake batch takes the real batch's labels
         z = self.latents()
         self.critic.requires_grad_(False)  # no critic weight gradients in the generator step
-        classify = cfg.class_weight > 0
+        classify = cfg.class_weight > 0 and cfg.gen_class_weight > 0  # the critic has the head
         with self.autocast():
             fake = self.generator_update(z, labels).float()
             out = self.critic(self.augmented(fake), labels, with_logits=classify)
@@ -303,7 +303,7 @@ class Trainer:
         self.critic.requires_grad_(True)
         loss = adversarial
         if classify:  # clips the critic's classifier names as the class they were made for
-            loss = loss + cfg.class_weight * class_loss(logits, labels)
+            loss = loss + cfg.gen_class_weight * class_loss(logits, labels)
         recon = self.last_recon
         if cfg.recon_weight > 0 and self.step % cfg.recon_every == 0:
             momentum = FAST_MOMENTUM if cfg.recon_phase == "fast-griffin-lim" else 0.0
