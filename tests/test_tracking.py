@@ -116,8 +116,8 @@ def test_experiment_curves_draws_the_quality_of_runs(tracked_run, demo_dir, tmp_
     assert result.returncode == 0, result.stderr
     assert quality.stat().st_size > 10_000
     last = read_quality(run)[-1]
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| a ")]
-    assert rows and f"| {last['step']:.0f} | {last['class_fit']:.1%} |" in rows[0]
+    expected = f"| a | {last['step']:.0f} | {last['class_fit']:.1%} | {last['fd']:.2f} |"
+    assert any(line.startswith(expected) for line in result.stdout.splitlines()), result.stdout
     missing = sfxgan(
         "experiment", "curves", run, untracked, "--out", tmp_path / "l.png", "--quality", quality
     )
