@@ -41,6 +41,7 @@ from tests.test_train import wait_for_logged_steps
 SETTINGS = {
     "batch_size": 8,
     "n_critic": 2,
+    "recon_weight": 1e-2,  # the paper's w (tiny leaves the loss off)
     "recon_iters": 3,
     "lr_generator": 1e-4,
     "lr_critic": 1e-4,

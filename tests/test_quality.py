@@ -15,10 +15,11 @@ from sfxgan.generate import Sampler, generate_to_folder
 from sfxgan.train import train
 
 # The judge's figures for this job (docs/results.md, `sfxgan evaluate` on 20 clips per class):
-# class fit 86 / 66 / 82 % and phase SC 0.40 / 0.49 / 0.35 on training seeds 0 / 1 / 2 with one
-# thread, 64 % and 0.38 for seed 0 with two (`make demo`); the bounds sit below the worst.
-CLASS_FIT_AT_LEAST = 0.55
-PHASE_SC_BELOW = 0.55
+# class fit 89 / 87 / 89 % and phase SC 0.32 / 0.38 / 0.36 on training seeds 0 / 1 / 2 with one
+# thread; the bounds sit well below the worst, as threads and CPUs move a GAN's trajectory as
+# much as seeds do (the preset before this one: 86 % at one thread, 64 % at two).
+CLASS_FIT_AT_LEAST = 0.6
+PHASE_SC_BELOW = 0.5
 
 
 # Training seeds to check: `make test` runs seed 0 (the `make demo` job); docs/results.md gives
@@ -29,9 +30,9 @@ SEEDS = [int(s) for s in os.environ.get("SFXGAN_QUALITY_SEEDS", "0").split(",")]
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_tiny_learns_the_spectrum_of_every_demo_class(tmp_path, seed):
-    """Exactly the `make demo` job (demo data seed 0, 40 per class, the tiny preset's defaults
-    with the reconstruction loss) at a training seed: the generated clips' mean log-spectrum of
-    every class is nearer that class's real clips than any other class's."""
+    """Exactly the `make demo` job (demo data seed 0, 40 per class, the tiny preset's defaults)
+    at a training seed: the generated clips' mean log-spectrum of every class is nearer that
+    class's real clips than any other class's, and the judge finds the classes."""
     data, run = tmp_path / "data", tmp_path / "run"
     write_demo_dataset(data, per_class=40, seed=0)
     result = train(data, run, "tiny", {"seed": seed}, progress=False)

@@ -30,6 +30,7 @@ from tests.test_cli import assert_one_line_error, sfxgan
 QUICK = {
     "batch_size": 4,
     "n_critic": 2,
+    "recon_weight": 0.01,  # the paper's w (tiny leaves the loss off)
     "recon_iters": 3,
     "preview_every": 2,
     "checkpoint_every": 2,
@@ -48,6 +49,8 @@ QUICK_ARGS = [
     "2",
     "--keep-checkpoints",
     "2",
+    "--recon-weight",
+    "0.01",
     "--quiet",
 ]
 
