@@ -25,7 +25,7 @@ from torch import nn
 from sfxgan import distributed
 from sfxgan.batches import BatchShares, stream_batches
 from sfxgan.checkpoint import load_checkpoint, step_checkpoints
-from sfxgan.config import get_preset
+from sfxgan.config import get_preset, split_settings
 from sfxgan.data import load_dataset
 from sfxgan.demo import DEMO_CLASSES
 from sfxgan.losses import critic_loss, gradient_penalty, interpolate
@@ -94,9 +94,8 @@ def options(settings: dict) -> list[str]:
 
 def initial_weights(seed: int = 0) -> dict:
     torch.manual_seed(seed)  # as the Trainer builds them
-    model = dataclasses.replace(
-        get_preset("tiny").model, gen_conditioning="concat", critic_conditioning="concat"
-    )  # as SETTINGS
+    model_settings, _ = split_settings(SETTINGS)
+    model = dataclasses.replace(get_preset("tiny").model, **model_settings)
     generator, critic = build_models(model, len(DEMO_CLASSES))
     g = generator.state_dict()
     return {"generator": g, "critic": critic.state_dict(), "generator_ema": g}

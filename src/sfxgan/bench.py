@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import TrainConfig, get_preset
+from .config import get_preset
 
 # The reference implementation (TensorFlow, 2-core machine), from the issue that set the targets.
 REFERENCE = {
@@ -155,10 +155,8 @@ def synthetic_trainer(case: TrainCase, n_critic: int = 1):
     train = preset.train.replace(
         batch_size=case.batch,
         n_critic=n_critic,
-        # a recon case measures the loss's cost even on a preset that leaves it off (tiny)
-        recon_weight=(preset.train.recon_weight or TrainConfig().recon_weight)
-        if case.recon
-        else 0.0,
+        # a recon case measures the loss at the paper's w, also on a preset that leaves it off
+        recon_weight=get_preset("paper-16k").train.recon_weight if case.recon else 0.0,
         device="cpu",
     )
     n_clips = 2 * case.batch
