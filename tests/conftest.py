@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from sfxgan import threads
 from sfxgan.demo import write_demo_dataset
+
+# The suite's own torch work and every sfxgan command it starts use one thread per core that is
+# free when the session starts (sfxgan/threads.py), so on a machine with a busy core no test
+# process oversubscribes it. The count is fixed for the session (exported to the commands as
+# OMP_NUM_THREADS, which --threads auto honours) so that runs compared bit for bit use one count.
+if not os.environ.get("OMP_NUM_THREADS"):
+    os.environ["OMP_NUM_THREADS"] = str(threads.ThreadGovernor().start())
 
 
 @pytest.fixture(autouse=True)

@@ -1,3 +1,12 @@
 """sfxgan: conditional sound-effect generation with a regularized WGAN."""
 
+import os
+
+# The OpenMP runtime torch ships spins while its threads wait, which turns one busy core into
+# steps many times slower (see sfxgan/threads.py). It reads this once, when torch loads, so it
+# is set here, before anything of sfxgan imports torch; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import threads as threads  # noqa: E402  (its first load sample is taken at import)
+
 __version__ = "0.1.0"

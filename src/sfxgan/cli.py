@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, threads
 from .audio import CROP_MODES, write_wav
 from .config import MODEL_CHOICES, MODEL_OPTIONS, PRESETS, ModelConfig, TrainConfig, get_preset
 from .errors import SfxganError
@@ -29,6 +29,14 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _threads(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be auto or a number of threads, got {text!r}")
+    return int(text)
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -478,10 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sfxgan {__version__}")
     parser.add_argument(
         "--threads",
-        type=_positive_int,
-        default=None,
-        help="CPU threads for torch (default: one per core); on a shared machine, the cores "
-        "that are free: more threads than free cores makes every step wait for the slowest",
+        type=_threads,
+        default="auto",
+        help="CPU threads for torch, or auto (the default): one per core that other processes "
+        "leave free, checked again every few seconds during long work. A fixed N keeps results "
+        "bit-identical between runs; more threads than free cores makes every step wait",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -729,10 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    threads.configure(args.threads, log=lambda message: print(message, file=sys.stderr))
     try:
         return args.func(args)
     except SfxganError as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from . import threads
 from .audio import write_wav
 from .checkpoint import RunSpec, load_checkpoint
 from .config import pick_device
@@ -94,12 +95,11 @@ class Sampler:
     @torch.inference_mode()
     def log_spec(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(n, latent), (n,) -> (n, T, F) normalised log-spectrograms."""
-        out = [
-            self.generator(z[i : i + BATCH].to(self.device), labels[i : i + BATCH].to(self.device))[
-                :, 0
-            ].float()
-            for i in range(0, len(z), BATCH)
-        ]
+        out = []
+        for i in range(0, len(z), BATCH):
+            threads.recheck()  # long requests follow the machine's load (--threads auto)
+            z_batch, label_batch = z[i : i + BATCH].to(self.device), labels[i : i + BATCH]
+            out.append(self.generator(z_batch, label_batch.to(self.device))[:, 0].float())
         return torch.cat(out)
 
     @torch.inference_mode()

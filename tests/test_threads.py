@@ -1,0 +1,132 @@
+"""`--threads auto`: one torch thread per core that other processes leave free, measured from the
+machine's load, followed during long work; a fixed number or OMP_NUM_THREADS wins."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from sfxgan import threads
+from tests.test_cli import assert_one_line_error, sfxgan
+
+SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
+
+
+def busy_process(seconds: float = 30.0) -> subprocess.Popen:
+    """Another process keeping one core busy (not torch, not this process)."""
+    return subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=seconds)])
+
+
+needs_two_cores = pytest.mark.skipif(
+    threads.available_cores() < 2, reason="needs two usable cores to tell busy from free"
+)
+
+
+def test_a_core_counts_as_busy_when_others_use_more_than_half_of_it():
+    assert threads.choose_threads(2, 0.0) == 2
+    assert threads.choose_threads(2, 0.4) == 2
+    assert threads.choose_threads(2, 0.6) == 1
+    assert threads.choose_threads(2, 1.9) == 1  # never fewer than one
+    assert threads.choose_threads(16, 3.2) == 13
+    assert threads.choose_threads(4, None) == 4  # unknown load: every core
+    assert threads.choose_threads(1.5, 0.0) == 1  # a quota of 1.5 cores
+
+
+@needs_two_cores
+def test_the_load_of_another_process_is_measured_and_our_own_is_not():
+    other = busy_process()
+    try:
+        time.sleep(0.5)
+        before = threads.sample()
+        time.sleep(1.0)
+        loaded = threads.others_load(before, threads.sample())
+    finally:
+        other.kill()
+        other.wait()
+    assert loaded is not None and 0.7 < loaded < 1.5
+    # this process spinning is its own work, not other processes'
+    before = threads.sample()
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        pass
+    own = threads.others_load(before, threads.sample())
+    assert own is not None and own < 0.5
+
+
+@needs_two_cores
+def test_auto_follows_the_load_while_it_runs():
+    saved = torch.get_num_threads()
+    messages = []
+    try:
+        governor = threads.ThreadGovernor(log=messages.append, recheck_s=1.0)
+        assert governor.start() == 2
+        other = busy_process()
+        try:
+            time.sleep(1.2)
+            assert governor.recheck() == 1
+            assert torch.get_num_threads() == 1
+        finally:
+            other.kill()
+            other.wait()
+        time.sleep(1.2)
+        assert governor.recheck() == 2
+        assert torch.get_num_threads() == 2
+        assert governor.recheck() is None  # within recheck_s: no new measurement
+    finally:
+        torch.set_num_threads(saved)
+    assert messages[0].startswith("threads 2 -> 1: other processes use ")
+    assert messages[1].startswith("threads 1 -> 2:")
+
+
+def without_thread_settings() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",)}
+
+
+@needs_two_cores
+def test_train_reports_its_choice_alone_and_beside_a_busy_process(demo_dir, tmp_path):
+    def run(out, *extra):
+        return subprocess.run(
+            [sys.executable, "-m", "sfxgan", *extra, "train", str(demo_dir), "--out", str(out)]
+            + ["--steps", "2", "--batch-size", "4", "--eval-every", "0"],
+            capture_output=True,
+            text=True,
+            env=without_thread_settings(),
+            timeout=600,
+        )
+
+    alone = run(tmp_path / "alone")
+    assert alone.returncode == 0, alone.stderr
+    assert re.search(r"torch threads: 2 \(auto: 2 cores, 0\.\d busy with other", alone.stderr)
+    other = busy_process()
+    try:
+        time.sleep(0.5)
+        loaded = run(tmp_path / "loaded")
+    finally:
+        other.kill()
+        other.wait()
+    assert loaded.returncode == 0, loaded.stderr
+    assert re.search(r"torch threads: 1 \(auto: 2 cores, [01]\.\d busy", loaded.stderr)
+    fixed = run(tmp_path / "fixed", "--threads", "2")
+    assert "torch threads: 2 (--threads)" in fixed.stderr
+
+
+def test_sfxgan_asks_the_openmp_runtime_to_wait_passively():
+    code = "import os, sfxgan; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # a user's own setting wins
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.stdout.strip() == "ACTIVE"
+
+
+def test_a_thread_count_must_be_auto_or_positive():
+    for bad in ("0", "two", "-1"):
+        result = sfxgan("--threads", bad, "demo-data", "x")
+        assert_one_line_error(result, "--threads", "must be auto or a number of threads")
