@@ -18,6 +18,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import sfxgan.train as train_module
+from sfxgan import threads
 from sfxgan.batches import EpochSampler
 from sfxgan.checkpoint import load_checkpoint, step_checkpoints
 from sfxgan.demo import DEMO_CLASSES
@@ -148,7 +149,8 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     initial weights and batch as fp32) measures the same losses up to bfloat16 rounding;
     generation from it works. The weights stay float32."""
     settings = {**QUICK, "steps": 2, "preview_every": 100, "checkpoint_every": 100}
-    fp32 = train(demo_dir, tmp_path / "fp32", "tiny", settings, progress=False).run
+    fp32_settings = {**settings, "precision": "fp32"}  # auto would be bf16 on some CPUs
+    fp32 = train(demo_dir, tmp_path / "fp32", "tiny", fp32_settings, progress=False).run
     result = sfxgan(
         "train",
         demo_dir,
@@ -177,7 +179,31 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
 
     bad = sfxgan("train", demo_dir, "--out", tmp_path / "fp64", "--precision", "fp64")
-    assert_one_line_error(bad, "precision must be one of fp32, bf16, fp16")
+    assert_one_line_error(bad, "precision must be one of fp32, bf16, fp16, auto")
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(
+    demo_dir, tmp_path, monkeypatch
+):
+    """The default precision (auto) becomes what this CPU does natively, says why, and the run
+    records the concrete choice (a resume keeps it); a CPU without bfloat16 gets fp32."""
+    flags = threads.cpu_flags()
+    native = bool({"avx512_bf16", "amx_bf16"} & flags)
+    shown = [arg for arg in QUICK_ARGS if arg != "--quiet"]  # the choice is a progress line
+    result = sfxgan("train", demo_dir, "--out", tmp_path / "auto", "--steps", 1, *shown)
+    assert result.returncode == 0, result.stderr
+    recorded = json.loads((tmp_path / "auto" / "config.json").read_text())["train"]["precision"]
+    line = next(x for x in result.stderr.splitlines() if x.startswith("precision: "))
+    if native:
+        assert recorded == "bf16" and "native bfloat16, measured" in line, line
+        assert train_module.cpu_bf16_speedup() >= train_module.BF16_MIN_SPEEDUP
+    else:
+        assert recorded == "fp32" and "no native bfloat16" in line, line
+    # a CPU that lacks the instructions (as a Zen 3 does) is never handed bf16, whose emulation
+    # runs over 100x slower there
+    monkeypatch.setattr(threads, "cpu_flags", lambda: flags - {"avx512_bf16", "amx_bf16"})
+    precision, reason = train_module.resolve_precision("auto", torch.device("cpu"))
+    assert precision == "fp32" and "no native bfloat16" in reason
 
 
 @pytest.mark.slow
@@ -602,7 +628,9 @@ def test_every_generator_loss_term_reaches_the_generator_update(demo_dir, term):
     updated = []
     for scale in (1.0, 10.0):
         settings = {"class_weight": 1.0, "gen_class_weight": 1.0, "recon_weight": 1e-2}
-        settings |= {"recon_iters": 3, "batch_size": 4}
+        # fp32: Adam's first update is lr * sign(gradient), so the check needs a term whose
+        # 10x flips some signs, which bf16's rounding of the small terms can hide
+        settings |= {"recon_iters": 3, "batch_size": 4, "precision": "fp32"}
         settings[term] *= scale
         spec = RunSpec(
             "tiny", preset.features, model, preset.train.replace(**settings),

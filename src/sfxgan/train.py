@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import signal
+import statistics
 import sys
 import time
 from contextlib import contextmanager, nullcontext
@@ -25,7 +26,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from . import augment, distributed
+from . import augment, distributed, threads
 from .audio import write_wav
 from .batches import BatchShares, stream_batches
 from .checkpoint import (
@@ -147,6 +148,47 @@ def ema_average(decay: float):
     return update
 
 
+BF16_MIN_SPEEDUP = 1.2  # what bf16 must gain in a matrix product for auto to pick it on a CPU
+
+
+def cpu_bf16_speedup(n: int = 512, repeats: int = 5) -> float | None:
+    """How much faster a bf16 matrix product runs than fp32 on this CPU (medians of alternating
+    runs), or None when the CPU has no native bfloat16: there, bf16 is emulated and over 100x
+    slower (docs/benchmarks.md), not worth timing."""
+    from .threads import cpu_flags
+
+    if not {"avx512_bf16", "amx_bf16"} & cpu_flags():
+        return None
+    a32, b32 = torch.randn(n, n), torch.randn(n, n)
+    a16, b16 = a32.bfloat16(), b32.bfloat16()
+    times: dict[torch.dtype, list[float]] = {torch.float32: [], torch.bfloat16: []}
+    for _ in range(repeats + 1):  # the first round warms both kernels up
+        for a, b in ((a32, b32), (a16, b16)):
+            start = time.perf_counter()
+            a @ b
+            times[a.dtype].append(time.perf_counter() - start)
+    fp32, bf16 = (statistics.median(times[t][1:]) for t in (torch.float32, torch.bfloat16))
+    return fp32 / bf16
+
+
+def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
+    """The arithmetic a run uses and why: `auto` becomes bf16 where the device computes it
+    natively (a GPU with bfloat16; a CPU with AVX-512 BF16 or AMX on which it measures at least
+    BF16_MIN_SPEEDUP faster), else fp32. Other values stay as asked."""
+    if precision != "auto":
+        return precision, "asked"
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "auto: the GPU computes bfloat16 natively"
+        return "fp32", "auto: the GPU has no bfloat16"
+    speedup = cpu_bf16_speedup()
+    if speedup is None:
+        return "fp32", "auto: this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
+    if speedup < BF16_MIN_SPEEDUP:
+        return "fp32", f"auto: bfloat16 measured only {speedup:.1f}x as fast as fp32 here"
+    return "bf16", f"auto: native bfloat16, measured {speedup:.1f}x as fast as fp32 here"
+
+
 def check_device_support(precision: str, device: torch.device) -> None:
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError(
@@ -165,6 +207,8 @@ class Trainer:
 
     def __init__(self, spec: RunSpec, dataset: SoundDataset, device: torch.device):
         self.spec, self.device = spec, device
+        if spec.train.precision == "auto":  # built directly (bench, tests), not through train()
+            spec.train = spec.train.replace(precision=resolve_precision("auto", device)[0])
         cfg = spec.train
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
         torch.manual_seed(cfg.seed)
@@ -263,13 +307,7 @@ class Trainer:
             batch.append(x_hat)
         classify = cfg.class_weight > 0
         with self.autocast():
-            # real, fake and interpolates in one pass: DDP needs one forward per backward, and
-            # one larger batch uses the cores better than three (the critic has no batch
-            # normalisation, so this computes the same scores)
-            out = self.critic_update(
-                torch.cat(batch), labels.repeat(len(batch)), with_logits=classify
-            )
-        scores, logits = out if classify else (out, None)
+            scores, logits = self._critic_scores(batch, labels, classify)
         d_real, d_fake, *d_hat = scores.split(len(labels))
         loss = critic_loss(d_real, d_fake)
         if classify:  # the auxiliary classifier learns from the real clips only
@@ -288,6 +326,26 @@ class Trainer:
             "gradient_penalty": self.last_penalty,  # the latest one computed
             "wasserstein": (d_real.mean() - d_fake.mean()).detach(),
         }
+
+    def _critic_scores(
+        self, batch: list[torch.Tensor], labels: torch.Tensor, classify: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The critic's scores (and class logits) of [real, fake(, interpolates)], in that
+        order. Under DDP in one pass (it needs one forward per backward). In one process, real
+        and fake in one pass and the interpolates in another: the penalty's backward and double
+        backward then run over the interpolates alone, where in one pass they ran over all
+        three batches (with zeros for two): a paper-16k step is 1.3x faster in fp32 (batch 4
+        4.3-4.7 -> 3.4-3.6 s, batch 16 16.5-18.3 -> 13.4 s, docs/benchmarks.md). The critic
+        has no batch normalisation, so both compute the same scores."""
+        passes = [batch] if distributed.active() else [batch[:2], batch[2:]]
+        outs = [
+            self.critic_update(torch.cat(part), labels.repeat(len(part)), with_logits=classify)
+            for part in passes
+            if part
+        ]
+        if not classify:
+            return torch.cat(outs), None
+        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
     def generator_step(self) -> dict[str, torch.Tensor]:
         cfg = self.spec.train
@@ -556,6 +614,11 @@ def train(
             f"processes; use a multiple of {processes.world_size} (it is the global batch)"
         )
     device = processes.device(cfg.device)
+    precision, precision_reason = resolve_precision(cfg.precision, device)
+    if precision != cfg.precision:  # the run records what it used, so a resume uses the same
+        spec.train = cfg = cfg.replace(precision=precision)
+    if progress and processes.is_main and precision_reason != "asked":
+        to_stderr(f"precision: {precision} ({precision_reason})")
     check_device_support(cfg.precision, device)
     dataset = load_dataset(
         data,
@@ -661,6 +724,8 @@ def _train_loop(
         quality = read_quality(run, trainer.step)  # drop rows after the resumed checkpoint
         write_quality(run, quality, tracker.fields)
 
+    if progress and main:
+        to_stderr(f"torch threads: {threads.current_choice()}")
     start_step, start_time = trainer.step, time.perf_counter()
     last_saved = trainer.step
     interrupted = False
@@ -671,6 +736,8 @@ def _train_loop(
         disable=not (progress and main),
         dynamic_ncols=True,
     )
+    if progress and main:
+        threads.set_log(lambda message: bar.write(message, file=sys.stderr))
     log = open(metrics_path, "a", newline="") if main else nullcontext()  # noqa: SIM115
     with _stop_on_signals() as stop, log as log_file:
         writer = csv.DictWriter(log_file, fieldnames=METRICS) if main else None
@@ -678,6 +745,7 @@ def _train_loop(
             t0 = time.perf_counter()
             metrics, stop_now = trainer.train_step(stop_requested=stop["signal"] is not None)
             seconds = time.perf_counter() - t0
+            threads.recheck()  # follow the machine's load (--threads auto); after the timing
             if not all(math.isfinite(v) for v in metrics.values()):
                 if 0 < trainer.skipped_in_a_row <= MAX_SKIPPED_STEPS:
                     # float16 overflow: the scaler skipped this update and lowered its scale
