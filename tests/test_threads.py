@@ -28,6 +28,16 @@ needs_two_cores = pytest.mark.skipif(
 )
 
 
+def skip_unless_idle() -> None:
+    """These tests make the load themselves: on a machine that other work keeps busy (make test
+    beside a training, say) the expected counts are not the right ones, so they skip."""
+    before = threads.sample()
+    time.sleep(0.5)
+    others = threads.others_load(before, threads.sample())
+    if others is None or others > 0.3:
+        pytest.skip(f"other processes keep {others} cores busy; these checks need idle cores")
+
+
 def test_a_core_counts_as_busy_when_others_use_more_than_half_of_it():
     assert threads.choose_threads(2, 0.0) == 2
     assert threads.choose_threads(2, 0.4) == 2
@@ -40,6 +50,7 @@ def test_a_core_counts_as_busy_when_others_use_more_than_half_of_it():
 
 @needs_two_cores
 def test_the_load_of_another_process_is_measured_and_our_own_is_not():
+    skip_unless_idle()
     other = busy_process()
     try:
         time.sleep(0.5)
@@ -61,6 +72,7 @@ def test_the_load_of_another_process_is_measured_and_our_own_is_not():
 
 @needs_two_cores
 def test_auto_follows_the_load_while_it_runs():
+    skip_unless_idle()
     saved = torch.get_num_threads()
     messages = []
     try:
@@ -90,6 +102,8 @@ def without_thread_settings() -> dict:
 
 @needs_two_cores
 def test_train_reports_its_choice_alone_and_beside_a_busy_process(demo_dir, tmp_path):
+    skip_unless_idle()
+
     def run(out, *extra):
         return subprocess.run(
             [sys.executable, "-m", "sfxgan", *extra, "train", str(demo_dir), "--out", str(out)]

@@ -503,8 +503,14 @@ def bench_data_path(preset_name: str, batch: int, n_clips: int, n_batches: int =
 
 
 def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
+    from . import threads
+
     start = time.perf_counter()
     result: dict = {"machine": machine_info(), "reference": REFERENCE}
+    # the count --threads chose, fixed for the whole bench: the load check would count the
+    # cases' own processes as other work and change the count between the figures it compares
+    # (it did: generation ran on one thread for a while after the paper-64k case)
+    threads.configure(torch.get_num_threads())
     log("matrix-product peak ...")
     result["matmul_gflops"] = {
         "fp32": matmul_peak(torch.float32, plan.repeats),
