@@ -97,7 +97,7 @@ def test_auto_follows_the_load_while_it_runs():
 
 
 def without_thread_settings() -> dict:
-    return {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",)}
+    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
 
 
 @needs_two_cores

@@ -202,7 +202,9 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(
     # a CPU that lacks the instructions (as a Zen 3 does) is never handed bf16, whose emulation
     # runs over 100x slower there
     monkeypatch.setattr(threads, "cpu_flags", lambda: flags - {"avx512_bf16", "amx_bf16"})
+    train_module.cpu_bf16_speedup.cache_clear()  # measured once per process: ask again
     precision, reason = train_module.resolve_precision("auto", torch.device("cpu"))
+    train_module.cpu_bf16_speedup.cache_clear()  # the real CPU's answer for the tests after
     assert precision == "fp32" and "no native bfloat16" in reason
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import signal
@@ -151,10 +152,12 @@ def ema_average(decay: float):
 BF16_MIN_SPEEDUP = 1.2  # what bf16 must gain in a matrix product for auto to pick it on a CPU
 
 
+@functools.cache
 def cpu_bf16_speedup(n: int = 512, repeats: int = 5) -> float | None:
     """How much faster a bf16 matrix product runs than fp32 on this CPU (medians of alternating
     runs), or None when the CPU has no native bfloat16: there, bf16 is emulated and over 100x
-    slower (docs/benchmarks.md), not worth timing."""
+    slower (docs/benchmarks.md), not worth timing. Measured once per process: every Trainer
+    built with `auto` asks again."""
     from .threads import cpu_flags
 
     if not {"avx512_bf16", "amx_bf16"} & cpu_flags():
