@@ -18,10 +18,10 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from sfxgan.export import export_run
-from sfxgan.features import from_log_spec
+from sfxgan.apps.export import export_run
+from sfxgan.dsp.features import from_log_spec
+from sfxgan.dsp.phase import peak_normalize, reconstruct
 from sfxgan.generate import Sampler
-from sfxgan.phase import peak_normalize, reconstruct
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 run, outdir = Path(sys.argv[1]), Path(sys.argv[2])

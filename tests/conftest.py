@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from sfxgan import threads
-from sfxgan.demo import write_demo_dataset
+from sfxgan.apps.demo import write_demo_dataset
 
 # The suite's own torch work and every sfxgan command it starts use one thread per core that is
 # free when the session starts (sfxgan/threads.py), so on a machine with a busy core no test
@@ -55,7 +55,7 @@ def tiny_run(tmp_path_factory, demo_dir) -> Path:
     """A tiny-preset run trained for a few steps on the demo data, once per test session: a
     real checkpoint (with the moving average and standing BatchNorm statistics) for the tests
     of what reads runs (studio, export, generate). Its sounds are not yet good."""
-    from sfxgan.train import train
+    from sfxgan.training.trainer import train
 
     settings = {"steps": 6, "batch_size": 4, "recon_iters": 3, "preview_every": 100}
     run = tmp_path_factory.mktemp("tiny_run") / "run"

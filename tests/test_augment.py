@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sfxgan.augment import MAX_GAIN, augment, draw, parse_ops
 from sfxgan.config import TrainConfig
+from sfxgan.data.augment import MAX_GAIN, augment, draw, parse_ops
 from sfxgan.errors import ConfigError
 
 B, T, F = 6, 32, 16

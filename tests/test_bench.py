@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sfxgan.bench import TrainCase, training_flops
+from sfxgan.apps.bench import TrainCase, training_flops
 from tests.test_cli import sfxgan
 
 

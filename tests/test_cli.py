@@ -8,7 +8,7 @@ import sys
 
 import soundfile as sf
 
-from sfxgan.demo import DEMO_CLASSES
+from sfxgan.apps.demo import DEMO_CLASSES
 
 
 def sfxgan(*args: str, cwd=None) -> subprocess.CompletedProcess:

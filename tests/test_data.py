@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import sfxgan.data
+import sfxgan.data.dataset
 from sfxgan.config import get_preset
-from sfxgan.data import load_dataset, scan_folder
+from sfxgan.data.dataset import load_dataset, scan_folder
 from sfxgan.errors import DataError
 from tests.conftest import tone, write
 
@@ -154,7 +154,7 @@ def test_second_load_comes_from_the_cache_without_decoding(demo_dir, tmp_path, m
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the cache was valid")
 
-    monkeypatch.setattr(sfxgan.data, "load_audio", no_decoding)
+    monkeypatch.setattr(sfxgan.data.dataset, "load_audio", no_decoding)
     second = load_dataset(demo_dir, FEATURES, cache_dir=tmp_path, log=None, progress=False)
     assert second.from_cache
     assert np.array_equal(first.audio, second.audio)

@@ -12,8 +12,7 @@ import soxr
 import torch
 
 from sfxgan import __version__
-from sfxgan.checkpoint import find_checkpoint
-from sfxgan.dcase import (
+from sfxgan.apps.dcase import (
     DCASE_SAMPLE_RATE,
     DCASE_SAMPLES,
     PEAK,
@@ -24,6 +23,7 @@ from sfxgan.dcase import (
 )
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
+from sfxgan.run_folder import find_checkpoint
 from tests.conftest import tone
 from tests.test_cli import assert_one_line_error, sfxgan
 

@@ -1,4 +1,4 @@
-"""Tests for the synthetic demo dataset (sfxgan.demo).
+"""Tests for the synthetic demo dataset (sfxgan.apps.demo).
 
 All thresholds are checks on measured properties of generated audio; nothing compares against
 stored results, so a change that breaks a class's character, the determinism or the file format
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sfxgan.demo import DEMO_CLASSES, DEMO_SAMPLE_RATE, synthesize_clip, write_demo_dataset
+from sfxgan.apps.demo import DEMO_CLASSES, DEMO_SAMPLE_RATE, synthesize_clip, write_demo_dataset
 from sfxgan.errors import ConfigError
 
 SR = DEMO_SAMPLE_RATE

@@ -22,15 +22,15 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from sfxgan import distributed
-from sfxgan.batches import BatchShares, stream_batches
-from sfxgan.checkpoint import load_checkpoint, step_checkpoints
+from sfxgan.apps.demo import DEMO_CLASSES
 from sfxgan.config import get_preset, split_settings
-from sfxgan.data import load_dataset
-from sfxgan.demo import DEMO_CLASSES
-from sfxgan.losses import critic_loss, gradient_penalty, interpolate
-from sfxgan.models import build_models
-from sfxgan.train import train
+from sfxgan.data.batches import BatchShares, stream_batches
+from sfxgan.data.dataset import load_dataset
+from sfxgan.model.losses import critic_loss, gradient_penalty, interpolate
+from sfxgan.model.networks import build_models
+from sfxgan.run_folder import load_checkpoint, step_checkpoints
+from sfxgan.training import distributed
+from sfxgan.training.trainer import train
 from tests.test_cli import assert_one_line_error
 from tests.test_train import wait_for_logged_steps
 

@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sfxgan.demo import DEMO_CLASSES, write_demo_dataset
+from sfxgan.apps.demo import DEMO_CLASSES, write_demo_dataset
 from sfxgan.errors import SfxganError
 from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.evaluate.judge import Judge, JudgeConfig, split_held_out, train_judge_on_folder
@@ -488,7 +488,7 @@ def test_evaluate_out_pointing_to_a_file_is_a_one_line_error(
 
 
 def test_evaluate_with_a_run_adds_phase_consistency_and_losses(real_dir, judge_file, tmp_path):
-    from sfxgan.train import train
+    from sfxgan.training.trainer import train
 
     run = tmp_path / "run"
     settings = {

@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from sfxgan import export
+from sfxgan.apps import export
+from sfxgan.dsp.features import from_log_spec
 from sfxgan.errors import SfxganError
-from sfxgan.features import from_log_spec
 from sfxgan.generate import Sampler
 from tests.test_cli import assert_one_line_error, sfxgan
 
@@ -157,8 +157,8 @@ def test_torchscript_export_loads_and_matches(tiny_run, tmp_path):
 )
 def test_graph_griffin_lim_is_sfxgan_s_for_other_stft_settings(config):
     from sfxgan.config import FeatureConfig
-    from sfxgan.features import STFT
-    from sfxgan.phase import peak_normalize, reconstruct
+    from sfxgan.dsp.features import STFT
+    from sfxgan.dsp.phase import peak_normalize, reconstruct
 
     features = FeatureConfig(*config)
     stft = STFT(features)

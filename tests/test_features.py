@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from sfxgan.config import PRESETS, FeatureConfig, get_preset
+from sfxgan.dsp.features import STFT, Frames, OverlapAdd, Spectrogram, from_log_spec, to_log_spec
 from sfxgan.errors import ConfigError
-from sfxgan.features import STFT, Frames, OverlapAdd, Spectrogram, from_log_spec, to_log_spec
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from sfxgan.config import get_preset
-from sfxgan.features import STFT
-from sfxgan.losses import critic_loss, gradient_penalty, interpolate, reconstruction_loss
-from sfxgan.models import build_models
-from sfxgan.phase import griffin_lim, peak_normalize
+from sfxgan.dsp.features import STFT
+from sfxgan.dsp.phase import griffin_lim, peak_normalize
+from sfxgan.model.losses import critic_loss, gradient_penalty, interpolate, reconstruction_loss
+from sfxgan.model.networks import build_models
 
 
 class TinyCritic(nn.Module):

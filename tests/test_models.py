@@ -12,7 +12,7 @@ from torch import nn
 
 from sfxgan.config import PRESETS, ModelConfig
 from sfxgan.errors import ConfigError
-from sfxgan.models import (
+from sfxgan.model.networks import (
     Critic,
     Generator,
     SameConv2d,

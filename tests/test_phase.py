@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from sfxgan.config import FeatureConfig, get_preset
-from sfxgan.data import load_dataset
-from sfxgan.features import STFT, from_log_spec
-from sfxgan.phase import (
+from sfxgan.data.dataset import load_dataset
+from sfxgan.dsp.features import STFT, from_log_spec
+from sfxgan.dsp.phase import (
     griffin_lim,
     peak_normalize,
     reconstruct,

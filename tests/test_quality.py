@@ -6,13 +6,13 @@ import os
 
 import pytest
 
+from sfxgan.apps.demo import write_demo_dataset
 from sfxgan.config import get_preset
-from sfxgan.data import load_dataset
-from sfxgan.demo import write_demo_dataset
+from sfxgan.data.dataset import load_dataset
 from sfxgan.evaluate import mean_spectrum_check
 from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.generate import Sampler, generate_to_folder
-from sfxgan.train import train
+from sfxgan.training.trainer import train
 
 # The judge's figures for this job (docs/results.md, `sfxgan evaluate` on 20 clips per class):
 # class fit 89 / 87 / 89 % and phase SC 0.32 / 0.38 / 0.36 on training seeds 0 / 1 / 2 with one

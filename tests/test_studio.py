@@ -24,9 +24,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from sfxgan.apps.studio import MAX_CLIPS, Studio
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from sfxgan.studio import MAX_CLIPS, Studio
 from tests.test_cli import assert_one_line_error, sfxgan
 
 REPO = Path(__file__).resolve().parents[1]

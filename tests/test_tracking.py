@@ -12,7 +12,7 @@ from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.evaluate.judge import Judge
 from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality
 from sfxgan.generate import Sampler, generate_to_folder
-from sfxgan.train import train
+from sfxgan.training.trainer import train
 from tests.test_cli import sfxgan
 
 QUICK = {"batch_size": 4, "recon_iters": 3, "preview_every": 100, "checkpoint_every": 2}

@@ -17,14 +17,14 @@ import soundfile as sf
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-import sfxgan.train as train_module
+import sfxgan.training.trainer as train_module
 from sfxgan import threads
-from sfxgan.batches import EpochSampler
-from sfxgan.checkpoint import load_checkpoint, step_checkpoints
-from sfxgan.demo import DEMO_CLASSES
+from sfxgan.apps.demo import DEMO_CLASSES
+from sfxgan.data.batches import EpochSampler
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from sfxgan.train import TrainingDiverged, ema_average, train
+from sfxgan.run_folder import load_checkpoint, step_checkpoints
+from sfxgan.training.trainer import TrainingDiverged, ema_average, train
 from tests.test_cli import assert_one_line_error, sfxgan
 
 # Small and quick, but every part of the step runs (critic, penalty, generator, recon loss).
@@ -619,10 +619,10 @@ def test_every_generator_loss_term_reaches_the_generator_update(demo_dir, term):
     """From the same weights and draws, one generator update with a term weighted 10x more
     gives other weights: the term is part of the loss that is differentiated (a loss computed
     and then dropped from the sum would leave them equal)."""
-    from sfxgan.checkpoint import RunSpec
     from sfxgan.config import get_preset
-    from sfxgan.data import load_dataset
-    from sfxgan.train import Trainer
+    from sfxgan.data.dataset import load_dataset
+    from sfxgan.run_folder import RunSpec
+    from sfxgan.training.trainer import Trainer
 
     preset = get_preset("tiny")
     dataset = load_dataset(demo_dir, preset.features, log=None, progress=False)

@@ -219,7 +219,7 @@ def model_file(model, tmp_path):
 def test_evaluate_adds_fad_columns_with_local_weights_and_says_how_without(
     model_file, tmp_path, monkeypatch
 ):
-    from sfxgan.demo import write_demo_dataset
+    from sfxgan.apps.demo import write_demo_dataset
     from tests.test_cli import assert_one_line_error, sfxgan
 
     real, generated = tmp_path / "real", tmp_path / "generated"

@@ -7,6 +7,6 @@ import os
 # is set here, before anything of sfxgan imports torch; a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import threads as threads  # noqa: E402  (its first load sample is taken at import)
+from sfxgan import threads as threads  # noqa: E402  (its first load sample is taken at import)
 
 __version__ = "0.1.0"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ConfigError
+from sfxgan.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,16 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
+# Every allowed value, in one table each; options, files and checks read these.
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 AUGMENTATIONS = ("shift", "gain", "mask")
+PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
+CROP_MODES = ("start", "loudest")  # which part of a clip longer than the preset's is kept
+DEFAULT_PRESET = "tiny"
+# How spectrograms become audio unless asked otherwise (generate, export, previews, evaluate):
+# measured in docs/phase.md, 32 fast iterations beat the reference's 50 plain ones.
+DEFAULT_PHASE = "fast-griffin-lim"
+DEFAULT_PHASE_ITERS = 32
 
 
 @dataclass(frozen=True)
@@ -241,7 +249,7 @@ class TrainConfig:
             ),
             (self.recon_iters >= 1, "recon_iters must be at least 1"),
             (
-                self.recon_phase in ("griffin-lim", "fast-griffin-lim"),
+                self.recon_phase in PHASE_METHODS,
                 "recon_phase must be griffin-lim or fast-griffin-lim",
             ),
             (self.recon_normalize in ("batch", "clip"), "recon_normalize must be batch or clip"),

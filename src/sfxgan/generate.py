@@ -13,18 +13,16 @@ from pathlib import Path
 
 import torch
 
-from . import threads
-from .audio import write_wav
-from .checkpoint import RunSpec, load_checkpoint
-from .config import pick_device
-from .errors import SfxganError, first_line
-from .features import STFT, from_log_spec
-from .models import Generator
-from .phase import PHASE_METHODS, peak_normalize, reconstruct
-from .plots import save_spectrograms
+from sfxgan import threads
+from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PHASE_METHODS, pick_device
+from sfxgan.data.audio import write_wav
+from sfxgan.dsp.features import STFT, from_log_spec
+from sfxgan.dsp.phase import peak_normalize, reconstruct
+from sfxgan.errors import SfxganError, first_line
+from sfxgan.model.networks import Generator
+from sfxgan.plots import save_spectrograms
+from sfxgan.run_folder import RunSpec, load_checkpoint
 
-DEFAULT_PHASE = "fast-griffin-lim"  # measured: 32 fast iterations beat the reference's 50 plain
-DEFAULT_ITERS = 32
 BATCH = 64  # clips per generator call: bounds memory, keeps the matrix products large
 
 
@@ -107,7 +105,7 @@ class Sampler:
         self,
         log_spec: torch.Tensor,
         phase: str = DEFAULT_PHASE,
-        n_iter: int = DEFAULT_ITERS,
+        n_iter: int = DEFAULT_PHASE_ITERS,
         normalize: bool = True,
     ) -> torch.Tensor:
         if phase not in PHASE_METHODS:
@@ -122,7 +120,7 @@ class Sampler:
         n: int = 1,
         seed: int = 0,
         phase: str = DEFAULT_PHASE,
-        n_iter: int = DEFAULT_ITERS,
+        n_iter: int = DEFAULT_PHASE_ITERS,
         normalize: bool = True,
         return_spec: bool = False,
     ):

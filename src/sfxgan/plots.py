@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only: works on servers and in CI without a displa
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .config import FeatureConfig  # noqa: E402
+from sfxgan.config import FeatureConfig  # noqa: E402
 
 
 def save_spectrograms(

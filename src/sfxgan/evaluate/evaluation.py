@@ -17,10 +17,17 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from ..data import Listing, decode_clips, list_source, scan_folder, to_stderr
-from ..errors import DataError
-from . import metrics
-from .judge import Judge, JudgeConfig, JudgeOutputs, prepare, resynthesised, train_judge
+from sfxgan.data.dataset import Listing, decode_clips, list_source, scan_folder, to_stderr
+from sfxgan.errors import DataError
+from sfxgan.evaluate import metrics
+from sfxgan.evaluate.judge import (
+    Judge,
+    JudgeConfig,
+    JudgeOutputs,
+    prepare,
+    resynthesised,
+    train_judge,
+)
 
 N_SPLITS = 5  # random real halves per figure: enough to steady the mean at a few dozen clips
 MEMORISATION_QUANTILE = 0.05
@@ -297,9 +304,10 @@ def phase_consistency(
     the audio reconstructed from it (generate's default phase method), next to the same figure
     for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms). `ema`:
     the run's moving-average generator when it kept one, as `generate` uses by default."""
-    from ..features import Spectrogram, from_log_spec
-    from ..generate import DEFAULT_ITERS, DEFAULT_PHASE, Sampler
-    from ..phase import reconstruct, spectral_convergence
+    from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS
+    from sfxgan.dsp.features import Spectrogram, from_log_spec
+    from sfxgan.dsp.phase import reconstruct, spectral_convergence
+    from sfxgan.generate import Sampler
 
     sampler = Sampler.from_run(run, ema=ema)
     features, stft = sampler.spec.features, sampler.stft
@@ -318,12 +326,12 @@ def phase_consistency(
         log_spec = sampler.log_spec(z, torch.full((n,), sampler.label(name), dtype=torch.long))
         magnitude = from_log_spec(log_spec, sampler.spec.max_value)
         with torch.inference_mode():
-            audio = reconstruct(magnitude, stft, DEFAULT_PHASE, DEFAULT_ITERS)
+            audio = reconstruct(magnitude, stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
             generated_sc = spectral_convergence(magnitude, audio, stft)
             index = np.flatnonzero(labels_arr == listing.classes.index(name))[:n]
             real_audio = torch.from_numpy(np.stack([clips[i] for i in index]))
             real_mag = spectrogram.magnitude(real_audio)
-            real_rebuilt = reconstruct(real_mag, stft, DEFAULT_PHASE, DEFAULT_ITERS)
+            real_rebuilt = reconstruct(real_mag, stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
             real_sc = spectral_convergence(real_mag, real_rebuilt, stft)
         out[name] = {
             "phase_sc": float(generated_sc.mean()),
@@ -338,7 +346,7 @@ def vggish_figures(
     """FAD with VGGish (DCASE 2023 Task 7's measure): per class and overall, the Frechet
     distance between all real and all generated VGGish frame embeddings, next to the same
     distance between two halves of the real clips."""
-    from .vggish import vggish_embeddings
+    from sfxgan.evaluate.vggish import vggish_embeddings
 
     def per_clip(clips: ClipSet) -> list[np.ndarray]:
         return [vggish_embeddings(model, [clip], rate) for clip in clips.audio]
@@ -404,7 +412,7 @@ def evaluate(
         crop = _run_crop(run) if run else "start"
     all_real = None
     if judge is None and run is not None:
-        from .tracking import run_judge
+        from sfxgan.evaluate.tracking import run_judge
 
         length = clip_length(gen_listing, JudgeConfig.sample_rate)
         judge = run_judge(run, real_listing.source, real_listing.classes, length)
@@ -524,7 +532,7 @@ def evaluate(
 
 
 def _run_crop(run: str | Path) -> str:
-    from ..checkpoint import RunSpec, load_checkpoint
+    from sfxgan.run_folder import RunSpec, load_checkpoint
 
     return RunSpec.from_dict(load_checkpoint(Path(run))["config"]).train.crop
 

@@ -28,11 +28,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..audio import fit_length
-from ..config import FeatureConfig
-from ..data import decode_clips, list_source
-from ..errors import DataError, SfxganError, first_line
-from ..features import STFT, mel_filterbank
+from sfxgan.config import FeatureConfig
+from sfxgan.data.audio import fit_length
+from sfxgan.data.dataset import decode_clips, list_source
+from sfxgan.dsp.features import STFT, mel_filterbank
+from sfxgan.errors import DataError, SfxganError, first_line
 
 JUDGE_FORMAT = "sfxgan-judge"
 JUDGE_VERSION = 1
@@ -211,8 +211,8 @@ class Judge:
 def resynthesised(clips: np.ndarray, sample_rate: int) -> np.ndarray:
     """Clips (n, samples) after magnitude STFT and Griffin-Lim with the paper's STFT (n_fft 254,
     hop 64) and generate's default phase reconstruction, at the same length."""
-    from ..generate import DEFAULT_ITERS, DEFAULT_PHASE
-    from ..phase import reconstruct
+    from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS
+    from sfxgan.dsp.phase import reconstruct
 
     length = clips.shape[1]
     padded = -(-length // 64) * 64  # the STFT wants a whole number of hops
@@ -220,7 +220,7 @@ def resynthesised(clips: np.ndarray, sample_rate: int) -> np.ndarray:
     audio = torch.from_numpy(np.pad(clips, ((0, 0), (0, padded - length))))
     with torch.inference_mode():
         out = [
-            reconstruct(stft.magnitude(audio[i : i + 64]), stft, DEFAULT_PHASE, DEFAULT_ITERS)
+            reconstruct(stft.magnitude(audio[i : i + 64]), stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
             for i in range(0, len(audio), 64)
         ]
     return prepare(torch.cat(out)[:, :length].numpy(), length)

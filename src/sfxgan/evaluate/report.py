@@ -22,9 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..audio import write_wav  # noqa: E402
-from ..errors import SfxganError  # noqa: E402
-from .evaluation import Evaluation  # noqa: E402
+from sfxgan.data.audio import write_wav  # noqa: E402
+from sfxgan.errors import SfxganError  # noqa: E402
+from sfxgan.evaluate.evaluation import Evaluation  # noqa: E402
 
 SHOWN = 3  # real and generated spectrograms per class
 HEARD = 2  # real and generated clips per class in audio/
@@ -235,8 +235,8 @@ def write_report(evaluation: Evaluation, out: str | Path, run: str | Path | None
 
 
 def _save_losses(run: str | Path, path: Path) -> Path | None:
-    from ..plots import save_loss_curves
-    from ..train import read_metrics
+    from sfxgan.plots import save_loss_curves
+    from sfxgan.training.trainer import read_metrics
 
     return save_loss_curves(path, read_metrics(run))
 

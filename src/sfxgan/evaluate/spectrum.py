@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data import SoundDataset
-from ..errors import SfxganError
-from ..features import Spectrogram
-from ..generate import Sampler
+from sfxgan.data.dataset import SoundDataset
+from sfxgan.dsp.features import Spectrogram
+from sfxgan.errors import SfxganError
+from sfxgan.generate import Sampler
 
 
 @dataclass
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     """python -m sfxgan.evaluate.spectrum RUN DATA: print the mean-spectrum check of a run."""
     import argparse
 
-    from ..data import load_dataset
+    from sfxgan.data.dataset import load_dataset
 
     parser = argparse.ArgumentParser(prog="python -m sfxgan.evaluate.spectrum", description=__doc__)
     parser.add_argument("run")

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..checkpoint import RunSpec
-from ..data import SoundDataset
-from ..errors import SfxganError
-from .evaluation import N_SPLITS, distribution_figures, diversity
-from .judge import Judge, JudgeConfig, prepare, resynthesised, train_judge
+from sfxgan.data.dataset import SoundDataset
+from sfxgan.errors import SfxganError
+from sfxgan.evaluate.evaluation import N_SPLITS, distribution_figures, diversity
+from sfxgan.evaluate.judge import Judge, JudgeConfig, prepare, resynthesised, train_judge
+from sfxgan.run_folder import RunSpec
 
 if TYPE_CHECKING:
-    from ..generate import Sampler
+    from sfxgan.generate import Sampler
 
 JUDGE_FILE = "judge.pt"
 QUALITY_FILE = "quality.csv"

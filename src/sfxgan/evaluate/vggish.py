@@ -30,8 +30,8 @@ import soxr
 import torch
 from torch import nn
 
-from ..errors import SfxganError, first_line
-from ..features import mel_filterbank
+from sfxgan.dsp.features import mel_filterbank
+from sfxgan.errors import SfxganError, first_line
 
 # Front end (the values of Google's vggish_params.py).
 SAMPLE_RATE = 16000
@@ -308,7 +308,9 @@ def frechet_audio_distance(
 
     Each 0.96 s example of each clip is one sample of its set's embedding distribution.
     """
-    from .metrics import frechet_distance  # imported here: optional backend, light module import
+    from sfxgan.evaluate.metrics import (
+        frechet_distance,  # imported here: optional backend, light module import
+    )
 
     real = vggish_embeddings(model, real_clips, sample_rate)
     generated = vggish_embeddings(model, generated_clips, sample_rate)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .config import FeatureConfig, ModelConfig, TrainConfig
-from .errors import SfxganError, first_line
+from sfxgan import __version__
+from sfxgan.config import FeatureConfig, ModelConfig, TrainConfig
+from sfxgan.errors import SfxganError, first_line
 
 FORMAT = "sfxgan-checkpoint"
 FORMAT_VERSION = 1

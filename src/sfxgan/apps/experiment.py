@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import get_preset
-from .errors import ConfigError, SfxganError
+from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, DEFAULT_PRESET, get_preset
+from sfxgan.errors import ConfigError, SfxganError
 
 # (metrics key, column header, better): the overall figures compared across weights
 COMPARED = [
@@ -83,7 +83,7 @@ def parse_ints(text: str, what: str) -> list[int]:
 
 def _run_step(run: Path) -> int:
     """The step of a run's latest checkpoint, 0 when there is none."""
-    from .checkpoint import find_checkpoint, load_checkpoint
+    from sfxgan.run_folder import find_checkpoint, load_checkpoint
 
     try:
         return int(load_checkpoint(find_checkpoint(run))["step"])
@@ -97,20 +97,20 @@ def compare(
     weights: list[float],
     seeds: list[int],
     steps: int,
-    preset: str = "tiny",
+    preset: str = DEFAULT_PRESET,
     per_class: int | None = None,
     settings: dict | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train, generate and evaluate every (weight, seed); write the tables. Returns results."""
-    from .data import list_source
-    from .evaluate.evaluation import evaluate
-    from .evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
-    from .evaluate.report import write_report
-    from .evaluate.tracking import JUDGE_FILE, read_quality, save_quality_curves
-    from .generate import Sampler, generate_to_folder
-    from .train import train
+    from sfxgan.data.dataset import list_source
+    from sfxgan.evaluate.evaluation import evaluate
+    from sfxgan.evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
+    from sfxgan.evaluate.report import write_report
+    from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality, save_quality_curves
+    from sfxgan.generate import Sampler, generate_to_folder
+    from sfxgan.training.trainer import train
 
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
@@ -170,7 +170,14 @@ def compare(
             sampler = Sampler.from_run(run)
             generated = run / "generated"
             generate_to_folder(
-                sampler, generated, per_class, None, trial.seed, "fast-griffin-lim", 32, False
+                sampler,
+                generated,
+                per_class,
+                None,
+                trial.seed,
+                DEFAULT_PHASE,
+                DEFAULT_PHASE_ITERS,
+                False,
             )
             evaluation = evaluate(data, generated, judge=judge, run=run, progress=False, log=None)
             write_report(evaluation, run / "evaluation", run=run)
@@ -292,7 +299,7 @@ def plot_results(path: Path, results: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .evaluate.report import FLOORS
+    from sfxgan.evaluate.report import FLOORS
 
     weights = list(results)
     fig, axes = plt.subplots(2, 4, figsize=(14, 6))
@@ -348,7 +355,7 @@ def curve_gaps(runs: Mapping[str, Sequence[dict]]) -> list[dict]:
     gap of a changed setting with the gap between two seeds tells whether a change is within
     the noise of training.
     """
-    from .plots import LOSS_PANELS, running_mean, smoothing_window
+    from sfxgan.plots import LOSS_PANELS, running_mean, smoothing_window
 
     labels = list(runs)
     first = {r["step"]: r for r in runs[labels[0]]}

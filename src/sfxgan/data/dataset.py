@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
-from .config import FeatureConfig
-from .errors import AudioError, DataError
-from .features import Spectrogram, to_log_spec
+from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
+from sfxgan.config import FeatureConfig
+from sfxgan.errors import AudioError, DataError
+from sfxgan.dsp.features import Spectrogram, to_log_spec
 
 try:
     import fcntl

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 
-from .audio import write_wav
-from .errors import SfxganError, first_line
-from .generate import Sampler, class_seed
+from sfxgan.data.audio import write_wav
+from sfxgan.errors import SfxganError, first_line
+from sfxgan.generate import Sampler, class_seed
 
 MAX_CLIPS = 16  # slots on the page: enough to pick from, few enough to hear them all
 MAX_VARIATION = 2.0

@@ -32,10 +32,10 @@ import numpy as np
 import soxr
 import torch
 
-from . import __version__
-from .audio import AUDIO_EXTENSIONS, fit_length, write_wav
-from .errors import SfxganError
-from .generate import Sampler
+from sfxgan import __version__
+from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, write_wav
+from sfxgan.errors import SfxganError
+from sfxgan.generate import Sampler
 
 # --- the challenge's format ---------------------------------------------------------------------
 

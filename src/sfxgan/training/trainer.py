@@ -27,23 +27,31 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from . import augment, distributed, threads
-from .audio import write_wav
-from .batches import BatchShares, stream_batches
-from .checkpoint import (
-    RunSpec,
-    find_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-    step_checkpoints,
+from sfxgan import threads
+from sfxgan.config import (
+    DEFAULT_PHASE,
+    DEFAULT_PHASE_ITERS,
+    DEFAULT_PRESET,
+    MODEL_OPTIONS,
+    TrainConfig,
+    get_preset,
+    split_settings,
 )
-from .config import MODEL_OPTIONS, TrainConfig, get_preset, split_settings
-from .data import SoundDataset, load_dataset, to_stderr
-from .errors import ConfigError, SfxganError
-from .evaluate.tracking import QualityTracker, read_quality, save_quality_curves, write_quality
-from .features import STFT
-from .generate import Sampler
-from .losses import (
+from sfxgan.data import augment
+from sfxgan.data.audio import write_wav
+from sfxgan.data.batches import BatchShares, stream_batches
+from sfxgan.data.dataset import SoundDataset, load_dataset, to_stderr
+from sfxgan.dsp.features import STFT
+from sfxgan.dsp.phase import FAST_MOMENTUM
+from sfxgan.errors import ConfigError, SfxganError
+from sfxgan.evaluate.tracking import (
+    QualityTracker,
+    read_quality,
+    save_quality_curves,
+    write_quality,
+)
+from sfxgan.generate import Sampler
+from sfxgan.model.losses import (
     class_loss,
     critic_loss,
     generator_adversarial_loss,
@@ -51,9 +59,16 @@ from .losses import (
     interpolate,
     reconstruction_loss,
 )
-from .models import Generator, build_models
-from .phase import FAST_MOMENTUM
-from .plots import save_loss_curves, save_spectrograms
+from sfxgan.model.networks import Generator, build_models
+from sfxgan.plots import save_loss_curves, save_spectrograms
+from sfxgan.run_folder import (
+    RunSpec,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    step_checkpoints,
+)
+from sfxgan.training import distributed
 
 METRICS = (
     "step",
@@ -78,7 +93,7 @@ RESUMABLE = {
     "ema_decay",  # an average kept beside the training, which it does not change
     "workers",
 }
-PREVIEW_PHASE = ("fast-griffin-lim", 32)
+PREVIEW_PHASE = (DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
 # float16 gradient scaling skips the update of a step whose gradients overflowed (and lowers the
 # scale); this many skipped steps in a row is no longer overflow but divergence.
 MAX_SKIPPED_STEPS = 20
@@ -158,7 +173,7 @@ def cpu_bf16_speedup(n: int = 512, repeats: int = 5) -> float | None:
     runs), or None when the CPU has no native bfloat16: there, bf16 is emulated and over 100x
     slower (docs/benchmarks.md), not worth timing. Measured once per process: every Trainer
     built with `auto` asks again."""
-    from .threads import cpu_flags
+    from sfxgan.threads import cpu_flags
 
     if not {"avx512_bf16", "amx_bf16"} & cpu_flags():
         return None
@@ -589,7 +604,7 @@ class TrainResult:
 def train(
     data: str | Path,
     run: str | Path,
-    preset_name: str = "tiny",
+    preset_name: str = DEFAULT_PRESET,
     settings: dict | None = None,
     resume: bool = False,
     cache_dir: str | Path | None = None,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .distributed import global_max
-from .features import STFT, from_log_spec
-from .phase import griffin_lim, peak_normalize
+from sfxgan.dsp.features import STFT, from_log_spec
+from sfxgan.dsp.phase import griffin_lim, peak_normalize
+from sfxgan.training.distributed import global_max
 
 
 def critic_loss(d_real: Tensor, d_fake: Tensor) -> Tensor:

@@ -9,13 +9,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError, first_line
+from sfxgan.config import CROP_MODES
+from sfxgan.errors import AudioError, first_line
 
 # What libsndfile (through soundfile) decodes; others are listed as skipped by the scanner.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
 # A clip whose peak stays below -80 dBFS carries nothing to learn from.
 SILENCE_PEAK = 1e-4
-CROP_MODES = ("start", "loudest")
 
 
 def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import ModelConfig
-from .errors import ConfigError
+from sfxgan.config import ModelConfig
+from sfxgan.errors import ConfigError
 
 STRIDE = 2  # every layer doubles (generator) or halves (critic) both sizes
 LEAK = 0.2  # LeakyReLU slope of the latent branch and the critic, as in the reference

@@ -1,6 +1,6 @@
 """A trained generator as one ONNX or TorchScript file for game and audio tools.
 
-    from sfxgan.export import export_run
+    from sfxgan.apps.export import export_run
     model, sidecar = export_run("runs/demo", "onnx", "sfx.onnx")   # sfx.onnx, sfx.onnx.json
 
 The file maps a latent `z` (batch, latent_dim) float32 and a class `label` (batch,) int64 to
@@ -38,14 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import __version__
-from .config import FeatureConfig
-from .errors import SfxganError
-from .features import STFT, from_log_spec
-from .generate import DEFAULT_ITERS, DEFAULT_PHASE, Sampler
-from .models import Generator
-from .phase import _EPS as PHASE_EPS
-from .phase import FAST_MOMENTUM, peak_normalize
+from sfxgan import __version__
+from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, FeatureConfig
+from sfxgan.dsp.features import STFT, from_log_spec
+from sfxgan.dsp.phase import _EPS as PHASE_EPS
+from sfxgan.dsp.phase import FAST_MOMENTUM, peak_normalize
+from sfxgan.errors import SfxganError
+from sfxgan.generate import Sampler
+from sfxgan.model.networks import Generator
 
 FORMATS = ("onnx", "torchscript")
 EXPORT_FORMAT = "sfxgan-export"
@@ -69,7 +69,7 @@ class GriffinLim(nn.Module):
     parts, the layout the convolutions produce, so an iteration needs no transposes.
     """
 
-    def __init__(self, config: FeatureConfig, n_iter: int = DEFAULT_ITERS):
+    def __init__(self, config: FeatureConfig, n_iter: int = DEFAULT_PHASE_ITERS):
         super().__init__()
         n_fft, hop, win = config.n_fft, config.hop_length, config.win_length
         self.hop, self.n_iter, self.bins = hop, n_iter, n_fft // 2 + 1
@@ -234,7 +234,7 @@ def sidecar(sampler: Sampler, fmt: str, model_file: str, audio: bool = True) -> 
         "outputs": outputs,
         "audio": {
             "phase": DEFAULT_PHASE,
-            "iterations": DEFAULT_ITERS,
+            "iterations": DEFAULT_PHASE_ITERS,
             "momentum": FAST_MOMENTUM,
             "initial_phase": "zeros",
             "normalization": "each clip scaled to peak 1",

@@ -31,8 +31,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .config import pick_device
-from .errors import ConfigError, first_line
+from sfxgan.config import pick_device
+from sfxgan.errors import ConfigError, first_line
 
 # Rank 0 writes previews and checkpoints while the others wait in the next step's collective,
 # and may take a while on a big model: far above the time of any one step.

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import torch
 
-from .features import STFT
+from sfxgan.config import PHASE_METHODS
+from sfxgan.dsp.features import STFT
 
-PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
 # Perraudin et al. (2013): momentum close to 1 converges much faster than plain Griffin-Lim.
 FAST_MOMENTUM = 0.99
 _EPS = 1e-16

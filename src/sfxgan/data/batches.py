@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .data import SoundDataset
+from sfxgan.data.dataset import SoundDataset
 
 
 class EpochSampler:

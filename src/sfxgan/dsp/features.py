@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import FeatureConfig
+from sfxgan.config import FeatureConfig
 
 # log(max(S / max_value, e^-10)) lies in [-10, 0]; dividing by 5 and adding 1 maps it onto
 # [-1, 1], the range of the generator's tanh.

@@ -17,11 +17,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__, threads
-from .audio import CROP_MODES, write_wav
-from .config import MODEL_CHOICES, MODEL_OPTIONS, PRESETS, ModelConfig, TrainConfig, get_preset
-from .errors import SfxganError
-from .phase import PHASE_METHODS
+from sfxgan import __version__, threads
+from sfxgan.config import (
+    CROP_MODES,
+    DEFAULT_PHASE,
+    DEFAULT_PHASE_ITERS,
+    DEFAULT_PRESET,
+    MODEL_CHOICES,
+    MODEL_OPTIONS,
+    PHASE_METHODS,
+    PRESETS,
+    ModelConfig,
+    TrainConfig,
+    get_preset,
+)
+from sfxgan.data.audio import write_wav
+from sfxgan.errors import SfxganError
 
 
 def _positive_int(text: str) -> int:
@@ -57,7 +68,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from .demo import DEMO_CLASSES, write_demo_dataset
+    from sfxgan.apps.demo import DEMO_CLASSES, write_demo_dataset
 
     out = Path(args.dir)
     if out.exists() and not out.is_dir():
@@ -85,10 +96,10 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Spectrogram -> Griffin-Lim -> audio on real clips: the ceiling phase reconstruction puts
     on any model trained with these features, audible and measured."""
-    from .data import load_dataset
-    from .features import STFT, from_log_spec, to_log_spec
-    from .phase import reconstruct, spectral_convergence
-    from .plots import save_spectrograms
+    from sfxgan.data.dataset import load_dataset
+    from sfxgan.dsp.features import STFT, from_log_spec, to_log_spec
+    from sfxgan.dsp.phase import reconstruct, spectral_convergence
+    from sfxgan.plots import save_spectrograms
 
     preset = get_preset(args.preset)
     features = preset.features
@@ -181,7 +192,7 @@ def _add_train_settings(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import read_config_file, train
+    from sfxgan.training.trainer import read_config_file, train
 
     preset_name, settings = args.preset, {}
     if args.config:
@@ -198,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(
         args.data,
         args.out,
-        preset_name or "tiny",
+        preset_name or DEFAULT_PRESET,
         settings,
         resume=args.resume,
         cache_dir=args.cache_dir,
@@ -222,13 +233,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .generate import Sampler, generate_to_folder
+    from sfxgan.generate import Sampler, generate_to_folder
 
     sampler = Sampler.from_run(args.run, device=args.device, ema=not args.no_ema)
     classes = _class_list(args.classes)
     start = time.perf_counter()
     if args.dcase:
-        from .dcase import DCASE_CLIPS_PER_CLASS, write_dcase
+        from sfxgan.apps.dcase import DCASE_CLIPS_PER_CLASS, write_dcase
 
         if args.png:
             raise SfxganError(
@@ -265,7 +276,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_run
+    from sfxgan.apps.export import export_run
 
     model_path, sidecar_path = export_run(args.run, args.format, args.out, ema=not args.no_ema)
     print(f"wrote {model_path} and its settings {sidecar_path}")
@@ -273,7 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
-    from .studio import serve
+    from sfxgan.apps.studio import serve
 
     serve(args.run, host=args.host, port=args.port, device=args.device, ema=not args.no_ema)
     return 0
@@ -284,7 +295,7 @@ def _class_list(text: str | None) -> list[str] | None:
 
 
 def cmd_classifier_train(args: argparse.Namespace) -> int:
-    from .evaluate.judge import JudgeConfig, train_judge_on_folder
+    from sfxgan.evaluate.judge import JudgeConfig, train_judge_on_folder
 
     out = Path(args.out)
     if out.is_dir() or out.suffix.lower() == ".json":
@@ -320,15 +331,15 @@ def cmd_classifier_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate.evaluation import evaluate
-    from .evaluate.judge import Judge
-    from .evaluate.report import check_report_folder, table_rows, write_report
+    from sfxgan.evaluate.evaluation import evaluate
+    from sfxgan.evaluate.judge import Judge
+    from sfxgan.evaluate.report import check_report_folder, table_rows, write_report
 
     check_report_folder(Path(args.out))
     judge = Judge.load(args.classifier) if args.classifier else None
     vggish = None
     if args.vggish:
-        from .evaluate.vggish import load_vggish
+        from sfxgan.evaluate.vggish import load_vggish
 
         vggish = load_vggish(None if args.vggish == "auto" else args.vggish)
     start = time.perf_counter()
@@ -366,7 +377,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment_compare(args: argparse.Namespace) -> int:
-    from .experiment import compare, parse_floats, parse_ints, table_markdown
+    from sfxgan.apps.experiment import compare, parse_floats, parse_ints, table_markdown
 
     weights = parse_floats(args.weights, "weights")
     seeds = parse_ints(args.seeds, "seeds")
@@ -398,9 +409,9 @@ def cmd_experiment_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment_curves(args: argparse.Namespace) -> int:
-    from .experiment import curve_gaps, curves_markdown, speed_markdown
-    from .plots import overlay_loss_curves
-    from .train import read_metrics
+    from sfxgan.apps.experiment import curve_gaps, curves_markdown, speed_markdown
+    from sfxgan.plots import overlay_loss_curves
+    from sfxgan.training.trainer import read_metrics
 
     labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
     if len(labels) != len(args.runs) or len(set(labels)) != len(labels):
@@ -425,7 +436,7 @@ def cmd_experiment_curves(args: argparse.Namespace) -> int:
 def write_quality_curves(args: argparse.Namespace, labels: list[str]) -> None:
     """The runs' quality.csv (train --eval-every) in one figure, one colour per group, and the
     last check of each run as a table."""
-    from .evaluate.tracking import read_quality, save_quality_curves
+    from sfxgan.evaluate.tracking import read_quality, save_quality_curves
 
     groups = args.groups.split(",") if args.groups else labels
     if len(groups) != len(labels):
@@ -456,7 +467,7 @@ def write_quality_curves(args: argparse.Namespace, labels: list[str]) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import default_plan, format_tables, run_bench, write_json
+    from sfxgan.apps.bench import default_plan, format_tables, run_bench, write_json
 
     def log(message: str) -> None:
         if not args.quiet:
@@ -514,9 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", help="class folders or a CSV manifest (path,label)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-    p.add_argument("--phase", default="fast-griffin-lim", choices=PHASE_METHODS)
-    p.add_argument("--iters", type=_positive_int, default=32)
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
+    p.add_argument("--phase", default=DEFAULT_PHASE, choices=PHASE_METHODS)
+    p.add_argument("--iters", type=_positive_int, default=DEFAULT_PHASE_ITERS)
     p.add_argument("--per-class", type=_positive_int, default=4)
     _add_data_options(p)
     p.set_defaults(func=cmd_reconstruct)
@@ -561,8 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--classes", help="comma-separated class names (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--phase", default="fast-griffin-lim", choices=PHASE_METHODS)
-    p.add_argument("--iters", type=_positive_int, default=32)
+    p.add_argument("--phase", default=DEFAULT_PHASE, choices=PHASE_METHODS)
+    p.add_argument("--iters", type=_positive_int, default=DEFAULT_PHASE_ITERS)
     p.add_argument("--png", action="store_true", help="also write a spectrogram PNG per clip")
     p.add_argument(
         "--dcase",
@@ -692,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", default="0,1e-3,1e-2,1e-1", help="reconstruction weights w")
     e.add_argument("--seeds", default="0,1", help="seeds, one run per weight and seed")
     e.add_argument("--steps", type=_positive_int, default=600, help="steps per run")
-    e.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    e.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
     e.add_argument(
         "--per-class",
         type=_positive_int,

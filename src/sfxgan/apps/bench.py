@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import get_preset
+from sfxgan.config import get_preset
 
 # The reference implementation (the authors' TensorFlow code, TF 2.21 with tensorflow-io 0.37.1,
 # eager as written), timed beside sfxgan on one machine by the issue that set the targets:
@@ -128,7 +128,7 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> floa
 
 
 def machine_info() -> dict:
-    from .threads import cpu_flags, current_choice
+    from sfxgan.threads import cpu_flags, current_choice
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -171,10 +171,10 @@ def matmul_peak(dtype: torch.dtype, repeats: int = 3, budget_s: float = 1.0) -> 
 
 def synthetic_trainer(case: TrainCase, n_critic: int = 1):
     """A Trainer on random decaying noise bursts with the preset's shapes and loss settings."""
-    from .checkpoint import RunSpec
-    from .data import SoundDataset
-    from .features import Spectrogram, to_log_spec
-    from .train import Trainer
+    from sfxgan.data.dataset import SoundDataset
+    from sfxgan.dsp.features import Spectrogram, to_log_spec
+    from sfxgan.run_folder import RunSpec
+    from sfxgan.training.trainer import Trainer
 
     preset = get_preset(case.preset)
     features = preset.features
@@ -307,7 +307,7 @@ class BusyCore:
 def _contention_worker(threads: int | str, steps: int, queue) -> None:
     """`steps` tiny training steps (its preset's batch and loss) as `sfxgan train` runs them:
     the thread count chosen as --threads chooses it, and re-checked after every step."""
-    from . import threads as thread_control
+    from sfxgan import threads as thread_control
 
     choice = thread_control.configure(threads)
     case = TrainCase("tiny", get_preset("tiny").train.batch_size, recon=False)
@@ -353,9 +353,9 @@ def bench_contention(case: ContentionCase) -> dict:
 
 def _untrained_sampler(preset_name: str):
     """A Sampler over a freshly initialised generator of a preset, for 5 classes."""
-    from .checkpoint import RunSpec
-    from .generate import Sampler
-    from .models import Generator
+    from sfxgan.generate import Sampler
+    from sfxgan.model.networks import Generator
+    from sfxgan.run_folder import RunSpec
 
     preset = get_preset(preset_name)
     classes = [f"class{i}" for i in range(5)]
@@ -368,7 +368,7 @@ def bench_studio(preset_name: str, counts: tuple[int, ...], repeats: int) -> lis
     pictures and the ZIP, for `count` clips (the page's own overhead is not included)."""
     import tempfile
 
-    from .studio import Studio
+    from sfxgan.apps.studio import Studio
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -414,8 +414,8 @@ def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
 
 
 def bench_griffin_lim(preset_name: str, iters: tuple[int, ...], repeats: int, n: int = 64):
-    from .features import STFT
-    from .phase import reconstruct
+    from sfxgan.dsp.features import STFT
+    from sfxgan.dsp.phase import reconstruct
 
     preset = get_preset(preset_name)
     stft = STFT(preset.features)
@@ -451,8 +451,8 @@ def bench_data_path(preset_name: str, batch: int, n_clips: int, n_batches: int =
     is in the page cache: the figures are the cost of gathering a batch, not of the disk."""
     import tempfile
 
-    from .batches import BatchShares, stream_batches
-    from .data import SoundDataset
+    from sfxgan.data.batches import BatchShares, stream_batches
+    from sfxgan.data.dataset import SoundDataset
 
     features = get_preset(preset_name).features
     frames, bins = features.n_frames, features.n_bins
@@ -503,7 +503,7 @@ def bench_data_path(preset_name: str, batch: int, n_clips: int, n_batches: int =
 
 
 def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
-    from . import threads
+    from sfxgan import threads
 
     start = time.perf_counter()
     result: dict = {"machine": machine_info(), "reference": REFERENCE}

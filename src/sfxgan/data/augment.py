@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .features import LOG_SCALE
+from sfxgan.dsp.features import LOG_SCALE
 
 MAX_SHIFT = 1 / 8  # of the frames, either way
 MAX_GAIN = 1.0 / LOG_SCALE  # one unit of natural log: +-8.7 dB

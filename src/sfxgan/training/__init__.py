@@ -1,0 +1,1 @@
+"""The training loop (`trainer`) and its spread over several processes (`distributed`)."""
