@@ -63,28 +63,33 @@ class JudgeConfig:
 
 
 class LogMel(nn.Module):
-    """Waveform (n, samples) -> log-mel power in dB (n, 1, frames, n_mels)."""
+    """Waveform (n, samples) -> log-mel power in dB (n, 1, frames, n_mels).
+
+    Its STFT is the package's `STFT` with a window of n_fft samples and centred frames: what
+    `torch.stft(center=True)` computed when the stored judges were trained, so their features
+    stay the same (tests/test_stft_frontends.py compares both).
+    """
 
     def __init__(self, config: JudgeConfig):
         super().__init__()
-        self.n_fft, self.hop_length = config.n_fft, config.hop_length
-        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        # the STFT reads only the window settings; clip_samples is any multiple of the hop
+        settings = FeatureConfig(
+            sample_rate=config.sample_rate,
+            clip_samples=config.hop_length,
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            win_length=config.n_fft,
+        )
+        self.stft = STFT(settings, center=True)
         bank = mel_filterbank(
             config.sample_rate, config.n_fft, config.n_mels, config.f_min, config.sample_rate / 2
         )
         self.register_buffer("mel", torch.from_numpy(bank), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            audio,
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            return_complex=True,
-        )
-        power = spec.real**2 + spec.imag**2  # (n, bins, frames)
-        mel = torch.einsum("nbt,bm->ntm", power, self.mel)
+        spec = self.stft(audio)  # (n, frames, bins)
+        power = spec.real**2 + spec.imag**2
+        mel = power @ self.mel  # (n, frames, n_mels)
         return (10.0 * torch.log10(mel + 1e-10)).clamp(min=-100.0).unsqueeze(1)
 
 
