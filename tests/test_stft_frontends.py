@@ -1,5 +1,6 @@
 """One STFT definition (`features.STFT`) and the front ends derived from it or checked against
-it: the exported Griffin-Lim's kernels, the judge's log-mel features, VGGish's numpy front end."""
+it: the exported Griffin-Lim's kernels, the judge's log-mel features, VGGish's numpy front end;
+and the one peak normalisation (`audio.peak_normalize`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from sfxgan.apps.export import GriffinLim
-from sfxgan.config import FeatureConfig
+from sfxgan.config import FeatureConfig, get_preset
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT, mel_filterbank
 from sfxgan.evaluate import vggish
-from sfxgan.evaluate.judge import JudgeConfig, LogMel
+from sfxgan.evaluate.judge import JudgeConfig, LogMel, prepare
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # (sample_rate, clip_samples, n_fft, hop_length, win_length): a preset, a window shorter than
@@ -152,3 +154,67 @@ def test_vggish_front_end_is_the_stft_with_its_settings():
     assert len(theirs) == 1 + (len(audio) - vggish.WINDOW_SAMPLES) // vggish.HOP_SAMPLES
     assert theirs.shape[1] == ours.shape[1] == vggish.FFT_SIZE // 2 + 1
     np.testing.assert_allclose(theirs, ours[: len(theirs)].numpy(), rtol=0, atol=1e-10)
+
+
+# --- peak normalisation -----------------------------------------------------------------------
+
+
+def test_peak_normalize_is_the_same_for_numpy_and_torch():
+    audio = noise(3, 1000) * torch.tensor([[0.1], [1.0], [3.0]])
+    for per in ("clip", "batch"):
+        from_torch = peak_normalize(audio, per=per)
+        from_numpy = peak_normalize(audio.numpy(), per=per)
+        assert isinstance(from_numpy, np.ndarray) and from_numpy.dtype == np.float32
+        np.testing.assert_array_equal(from_torch.numpy(), from_numpy)
+    per_clip = peak_normalize(audio, per="clip")
+    assert torch.allclose(per_clip.abs().amax(-1), torch.ones(3))
+    per_batch = peak_normalize(audio, per="batch")
+    assert per_batch.abs().max() == pytest.approx(1.0) and per_batch[0].abs().max() < 0.1
+
+
+def test_peak_normalize_keeps_the_training_arithmetic_and_its_gradient():
+    """The reconstruction loss divides by peak + eps inside autograd: bit for bit that, with
+    the batch's peak mapped by `batch_peak` (the global batch's, over several processes)."""
+    audio = noise(2, 500).requires_grad_()
+    out = peak_normalize(audio, per="batch", batch_peak=lambda peak: 2 * peak)
+    assert torch.equal(out, audio / (2 * audio.abs().amax() + 1e-8))
+    out.square().sum().backward()
+    assert audio.grad is not None and torch.isfinite(audio.grad).all()
+
+
+def test_a_minimum_peak_only_scales_down_loud_clips_and_leaves_silence_alone():
+    """min_peak=1.0 (the reconstruct command's written clips): a clip under full scale stays as
+    it is, one over it comes down to peak 1; min_peak=0 (the demo synthesiser's components)
+    leaves silence silent instead of dividing by zero."""
+    quiet, loud = noise(1000, seed=1) * 0.1, noise(1000, seed=2) * 10.0
+    out = peak_normalize(torch.stack([quiet, loud]), min_peak=1.0)
+    assert torch.equal(out[0], quiet)
+    assert out[1].abs().max() == pytest.approx(1.0)
+    silence = np.zeros(100)
+    assert np.array_equal(peak_normalize(silence, min_peak=0.0), silence)
+    tone = np.sin(np.arange(100) / 3.0) * 0.25
+    assert np.array_equal(peak_normalize(tone, min_peak=0.0), tone / np.abs(tone).max())
+
+
+def test_the_judge_prepares_clips_at_peak_one_and_silence_stays_silent():
+    clips = prepare([np.full(50, 0.25, dtype=np.float32), np.zeros(80, dtype=np.float32)], 64)
+    assert clips.shape == (2, 64) and clips.dtype == np.float32
+    assert clips[0, :50].tolist() == [1.0] * 50 and not clips[0, 50:].any()
+    assert not clips[1].any()
+
+
+def test_peak_normalize_rejects_an_unknown_mode():
+    with pytest.raises(ValueError, match="per must be"):
+        peak_normalize(np.ones(4), per="track")
+
+
+def test_generated_audio_is_peak_normalised_per_clip():
+    """The exported graph ends in the same normalisation as `sfxgan generate`: every clip at
+    peak 1 however loud its magnitudes."""
+    features = get_preset("tiny").features
+    magnitude = STFT(features).magnitude(
+        noise(2, features.clip_samples) * torch.tensor([[0.01], [5]])
+    )
+    with torch.no_grad():
+        audio = GriffinLim(features, n_iter=2)(magnitude)
+    assert torch.allclose(audio.abs().amax(-1), torch.ones(2))

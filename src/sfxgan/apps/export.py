@@ -40,9 +40,10 @@ from torch import Tensor, nn
 
 from sfxgan import __version__
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, FeatureConfig
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT, from_log_spec
 from sfxgan.dsp.phase import _EPS as PHASE_EPS
-from sfxgan.dsp.phase import FAST_MOMENTUM, peak_normalize
+from sfxgan.dsp.phase import FAST_MOMENTUM
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.model.networks import Generator
@@ -63,7 +64,7 @@ EXPORT_EXTRA = "install the export extra: pip install 'sfxgan[export]'"
 class GriffinLim(nn.Module):
     """Fast Griffin-Lim on magnitudes (batch, frames, bins) -> peak-normalised audio
     (batch, clip_samples), the same algorithm and STFT as `phase.griffin_lim` +
-    `phase.peak_normalize`, with operations that export to ONNX.
+    `audio.peak_normalize`, with operations that export to ONNX.
 
     The complex spectrogram is kept as (batch, 2 * bins, frames): real parts, then imaginary
     parts, the layout the convolutions produce, so an iteration needs no transposes.

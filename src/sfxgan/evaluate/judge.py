@@ -29,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from sfxgan.config import FeatureConfig
-from sfxgan.data.audio import fit_length
+from sfxgan.data.audio import fit_length, peak_normalize
 from sfxgan.data.dataset import decode_clips, list_source
 from sfxgan.dsp.features import STFT, mel_filterbank
 from sfxgan.errors import DataError, SfxganError, first_line
@@ -131,8 +131,7 @@ class JudgeOutputs:
 def prepare(audio: np.ndarray, clip_samples: int) -> np.ndarray:
     """Fit each clip to the judge's length (from its start) and normalise its peak to 1."""
     clips = np.stack([fit_length(np.asarray(a, dtype=np.float32), clip_samples) for a in audio])
-    peak = np.abs(clips).max(axis=1, keepdims=True)
-    return (clips / np.maximum(peak, 1e-8)).astype(np.float32)
+    return peak_normalize(clips, min_peak=1e-8).astype(np.float32)
 
 
 class Judge:
