@@ -19,8 +19,9 @@ import onnxruntime as ort
 import torch
 
 from sfxgan.apps.export import export_run
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import from_log_spec
-from sfxgan.dsp.phase import peak_normalize, reconstruct
+from sfxgan.dsp.phase import reconstruct
 from sfxgan.generate import Sampler
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -157,8 +157,9 @@ def test_torchscript_export_loads_and_matches(tiny_run, tmp_path):
 )
 def test_graph_griffin_lim_is_sfxgan_s_for_other_stft_settings(config):
     from sfxgan.config import FeatureConfig
+    from sfxgan.data.audio import peak_normalize
     from sfxgan.dsp.features import STFT
-    from sfxgan.dsp.phase import peak_normalize, reconstruct
+    from sfxgan.dsp.phase import reconstruct
 
     features = FeatureConfig(*config)
     stft = STFT(features)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sfxgan.config import PRESETS, FeatureConfig, get_preset
-from sfxgan.dsp.features import STFT, Frames, OverlapAdd, Spectrogram, from_log_spec, to_log_spec
+from sfxgan.dsp.features import STFT, Frames, OverlapAdd, from_log_spec, to_log_spec
 from sfxgan.errors import ConfigError
 
 
@@ -18,7 +18,7 @@ from sfxgan.errors import ConfigError
 def test_preset_spectrogram_shapes(name, shape):
     features = get_preset(name).features
     audio = torch.randn(2, features.clip_samples) * 0.1
-    log_spec = Spectrogram(features).log_spec(audio, max_value=10.0)
+    log_spec = STFT(features).log_spec(audio, max_value=10.0)
     assert log_spec.shape == (2, *shape)
     assert (features.n_frames, features.n_bins) == shape
     # the model of every preset produces exactly the feature shape
@@ -69,7 +69,7 @@ def test_the_inverse_of_an_inconsistent_spectrogram_has_no_spike_at_the_start():
 def test_log_spec_round_trip():
     """forward -> inverse -> forward reproduces the features to 1e-5 (float32 rounding)."""
     features = get_preset("paper-16k").features
-    spectrogram = Spectrogram(features)
+    spectrogram = STFT(features)
     audio = torch.randn(4, features.clip_samples) * torch.linspace(0.01, 1.0, 4)[:, None]
     magnitude = spectrogram.magnitude(audio)
     max_value = float(magnitude.max())
@@ -93,7 +93,7 @@ def test_log_spec_range_and_floor():
 
 def test_batched_equals_one_by_one():
     features = get_preset("tiny").features
-    spectrogram = Spectrogram(features)
+    spectrogram = STFT(features)
     audio = torch.randn(3, features.clip_samples)
     batched = spectrogram.magnitude(audio)
     for i in range(3):
@@ -110,7 +110,7 @@ def test_frames_are_samples_over_hop_for_any_length():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     features = get_preset("paper-16k").features
-    spectrogram = Spectrogram(features)
+    spectrogram = STFT(features)
     audio = torch.randn(2, features.clip_samples)
     cpu = spectrogram.log_spec(audio, 5.0)
     gpu = spectrogram.log_spec(audio.cuda(), 5.0).cpu()

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from sfxgan.config import get_preset
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT
-from sfxgan.dsp.phase import griffin_lim, peak_normalize
+from sfxgan.dsp.phase import griffin_lim
 from sfxgan.model.losses import critic_loss, gradient_penalty, interpolate, reconstruction_loss
 from sfxgan.model.networks import build_models
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from sfxgan.config import FeatureConfig, get_preset
+from sfxgan.data.audio import peak_normalize
 from sfxgan.data.dataset import load_dataset
 from sfxgan.dsp.features import STFT, from_log_spec
 from sfxgan.dsp.phase import (
     griffin_lim,
-    peak_normalize,
     reconstruct,
     reference_griffin_lim,
     spectral_convergence,

@@ -15,9 +15,9 @@ import torch
 
 from sfxgan import threads
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PHASE_METHODS, pick_device
-from sfxgan.data.audio import write_wav
+from sfxgan.data.audio import peak_normalize, write_wav
 from sfxgan.dsp.features import STFT, from_log_spec
-from sfxgan.dsp.phase import peak_normalize, reconstruct
+from sfxgan.dsp.phase import reconstruct
 from sfxgan.errors import SfxganError, first_line
 from sfxgan.model.networks import Generator
 from sfxgan.plots import save_spectrograms

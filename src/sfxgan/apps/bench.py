@@ -172,7 +172,7 @@ def matmul_peak(dtype: torch.dtype, repeats: int = 3, budget_s: float = 1.0) -> 
 def synthetic_trainer(case: TrainCase, n_critic: int = 1):
     """A Trainer on random decaying noise bursts with the preset's shapes and loss settings."""
     from sfxgan.data.dataset import SoundDataset
-    from sfxgan.dsp.features import Spectrogram, to_log_spec
+    from sfxgan.dsp.features import STFT, to_log_spec
     from sfxgan.run_folder import RunSpec
     from sfxgan.training.trainer import Trainer
 
@@ -190,7 +190,7 @@ def synthetic_trainer(case: TrainCase, n_critic: int = 1):
     rng = np.random.default_rng(0)
     decay = np.exp(-np.linspace(0, 8, features.clip_samples))
     audio = (rng.standard_normal((n_clips, features.clip_samples)) * 0.3 * decay).astype(np.float32)
-    magnitude = Spectrogram(features).magnitude(torch.from_numpy(audio))
+    magnitude = STFT(features).magnitude(torch.from_numpy(audio))
     max_value = float(magnitude.max())
     log_spec = to_log_spec(magnitude, max_value).numpy().astype(np.float16)
     classes = [f"class{i}" for i in range(5)]

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from sfxgan.data.audio import peak_normalize
 from sfxgan.errors import ConfigError
 
 DEMO_CLASSES: tuple[str, ...] = ("birds", "engine", "footsteps", "gunshots", "rain")  # sorted
@@ -117,9 +118,9 @@ def _filter(
 
 
 def _peak_normalise(x: np.ndarray) -> np.ndarray:
-    """Scale to unit peak, so components can be mixed with gains that mean what they say."""
-    peak = float(np.max(np.abs(x)))
-    return x / peak if peak > 0 else x
+    """Scale to unit peak (silence stays silence), so components can be mixed with gains that
+    mean what they say."""
+    return peak_normalize(x, min_peak=0.0)
 
 
 def _rms_normalise(x: np.ndarray) -> np.ndarray:

@@ -40,9 +40,10 @@ from torch import Tensor, nn
 
 from sfxgan import __version__
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, FeatureConfig
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT, from_log_spec
 from sfxgan.dsp.phase import _EPS as PHASE_EPS
-from sfxgan.dsp.phase import FAST_MOMENTUM, peak_normalize
+from sfxgan.dsp.phase import FAST_MOMENTUM
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.model.networks import Generator
@@ -63,7 +64,7 @@ EXPORT_EXTRA = "install the export extra: pip install 'sfxgan[export]'"
 class GriffinLim(nn.Module):
     """Fast Griffin-Lim on magnitudes (batch, frames, bins) -> peak-normalised audio
     (batch, clip_samples), the same algorithm and STFT as `phase.griffin_lim` +
-    `phase.peak_normalize`, with operations that export to ONNX.
+    `audio.peak_normalize`, with operations that export to ONNX.
 
     The complex spectrogram is kept as (batch, 2 * bins, frames): real parts, then imaginary
     parts, the layout the convolutions produce, so an iteration needs no transposes.
@@ -71,35 +72,21 @@ class GriffinLim(nn.Module):
 
     def __init__(self, config: FeatureConfig, n_iter: int = DEFAULT_PHASE_ITERS):
         super().__init__()
-        n_fft, hop, win = config.n_fft, config.hop_length, config.win_length
-        self.hop, self.n_iter, self.bins = hop, n_iter, n_fft // 2 + 1
+        self.hop, self.n_iter, self.bins = config.hop_length, n_iter, config.n_bins
         self.length = config.clip_samples
         n_frames = config.n_frames
 
         # Built in float64 and rounded once, so the float32 kernels are as exact as can be. The
-        # window and the envelope come from sfxgan's own `STFT`, so the two cannot drift apart.
+        # DFT matrices, window and envelope are sfxgan's own `STFT`'s, so the two cannot drift
+        # apart: the analysis convolution computes `STFT.__call__`, the transposed one
+        # `STFT.inverse` (tests/test_stft_frontends.py holds them to it).
         stft = STFT(config)
-        cpu = torch.device("cpu")
-        window = stft.window(cpu, torch.float64).numpy()
-        t = np.arange(win)[:, None]
-        k = np.arange(self.bins)[None, :]
-        angle = 2 * np.pi * ((t * k) % n_fft) / n_fft  # reduced mod n_fft: exact cos/sin
-        cos, sin = np.cos(angle), np.sin(angle)  # (win, bins)
-        # rfft of the windowed frame zero-padded to n_fft: only its first `win` samples count.
-        analysis = np.concatenate([cos, -sin], axis=1) * window[:, None]  # (win, 2 bins)
-        # irfft(n=n_fft) keeps its first `win` samples (the rest lies outside the window):
-        # x[t] = sum_k c_k (Re X_k cos - Im X_k sin) / n_fft, c_k = 2 except DC and Nyquist, whose
-        # imaginary parts irfft ignores (sin is 0 there anyway); then the synthesis window.
-        coef = np.full(self.bins, 2.0)
-        coef[0] = 1.0
-        if n_fft % 2 == 0:
-            coef[-1] = 1.0
-        synthesis = np.concatenate([cos.T, -sin.T], axis=0) * np.tile(coef, 2)[:, None]
-        synthesis = synthesis / n_fft * window[None, :]  # (2 bins, win)
+        analysis = stft.analysis_matrix()  # (win, 2 bins)
+        synthesis = stft.synthesis_matrix()  # (2 bins, win)
         # The least-squares inverse divides by the overlap-added squared window (infinite where
         # no window reaches, so those samples stay zero); samples past the clip are zeroed too:
         # `STFT.inverse` crops them and the next analysis pads zeros back.
-        inv_envelope = 1.0 / stft._envelope(n_frames, cpu, torch.float64).numpy()
+        inv_envelope = 1.0 / stft.envelope(n_frames, torch.device("cpu"), torch.float64).numpy()
         inv_envelope[self.length :] = 0.0
 
         def buffer(array: np.ndarray) -> Tensor:

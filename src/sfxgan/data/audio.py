@@ -1,13 +1,17 @@
-"""Audio in and out: decode, mix to mono, resample, pad or crop, write 16-bit WAV."""
+"""Audio in and out: decode, mix to mono, resample, pad or crop, peak-normalise, write 16-bit
+WAV."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
 import soxr
+import torch
 
 from sfxgan.config import CROP_MODES
 from sfxgan.errors import AudioError, first_line
@@ -55,6 +59,46 @@ def fit_length(audio: np.ndarray, n_samples: int, crop: str = "start") -> np.nda
     else:
         raise ValueError(f"crop must be one of {CROP_MODES}, not {crop!r}")
     return audio[start : start + n_samples]
+
+
+Samples = TypeVar("Samples", np.ndarray, torch.Tensor)
+
+
+def peak_normalize(
+    audio: Samples,
+    per: str = "clip",
+    eps: float = 1e-8,
+    batch_peak: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    min_peak: float | None = None,
+) -> Samples:
+    """Scale audio (..., samples), a numpy array or a torch tensor, to peak 1: each clip by its
+    own peak, or per="batch" all by the largest (the reference's training loss). The package's
+    one peak normalisation.
+
+    By default the audio is divided by peak + eps: the arithmetic of the training loss, which
+    back-propagates through it, and of generated audio. With `min_peak` it is divided by
+    max(peak, min_peak) instead (eps unused): min_peak=1.0 only scales down clips over full
+    scale; a clip whose divisor would be 0 (silence, min_peak 0) is returned as it is.
+    `batch_peak` maps this batch's peak to the one to use (torch only: the global batch's, in
+    training over several processes).
+    """
+    is_numpy = isinstance(audio, np.ndarray)
+    magnitude = np.abs(audio) if is_numpy else audio.abs()
+    if per == "clip":
+        peak = magnitude.max(axis=-1, keepdims=True) if is_numpy else magnitude.amax(-1, True)
+    elif per == "batch":
+        peak = magnitude.max() if is_numpy else magnitude.amax()
+        if batch_peak is not None:
+            peak = batch_peak(peak)
+    else:
+        raise ValueError(f"per must be 'clip' or 'batch', not {per!r}")
+    if min_peak is None:
+        return audio / (peak + eps)
+    if is_numpy:
+        divisor = np.maximum(peak, min_peak)
+        return audio / np.where(divisor > 0, divisor, 1)
+    divisor = peak.clamp_min(min_peak)
+    return audio / divisor.where(divisor > 0, 1.0)
 
 
 def is_silent(audio: np.ndarray) -> bool:

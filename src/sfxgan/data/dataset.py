@@ -29,7 +29,7 @@ from tqdm import tqdm
 from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
 from sfxgan.config import FeatureConfig
 from sfxgan.errors import AudioError, DataError
-from sfxgan.dsp.features import Spectrogram, to_log_spec
+from sfxgan.dsp.features import STFT, to_log_spec
 
 try:
     import fcntl
@@ -348,8 +348,7 @@ def _load_or_build(
 
     audio = np.stack(clips).astype(np.float32)
     labels_arr = np.asarray(labels, dtype=np.int64)
-    spectrogram = Spectrogram(features)
-    magnitude = _batched(spectrogram.magnitude, audio)
+    magnitude = _batched(STFT(features).magnitude, audio)
     # max_value: the largest magnitude over the whole training set (SPEC section 2); it is
     # saved with every model so users never copy it by hand as with the reference.
     max_value = float(magnitude.max())

@@ -22,7 +22,7 @@ from sfxgan.config import FeatureConfig
 LOG_FLOOR = -10.0
 LOG_SCALE = 5.0
 # The inverse STFT divides by the windows' overlap-added squares, floored at this share of their
-# value where frames fully overlap (see STFT._envelope).
+# value where frames fully overlap (see STFT.envelope).
 ENVELOPE_FLOOR = 0.1
 
 
@@ -81,13 +81,22 @@ class STFT:
     to `n_fft` (as `tf.signal.stft` does). The end of the signal is zero-padded so that a clip of
     L samples gives ceil(L / hop) frames. Both directions are batched, differentiable and run on
     whatever device the input is on.
+
+    This is the package's one STFT. The method uses it as above; the judge's log-mel features use
+    it with `center=True`: the signal is first mirrored by win_length // 2 samples at both ends
+    (reflection, not repeating the edge sample), so that frame i is centred on sample i * hop and
+    L samples give 1 + L // hop frames; with win_length == n_fft that is exactly
+    `torch.stft(center=True)`, which the stored judges were trained with. The exported
+    Griffin-Lim builds its convolution kernels from `analysis_matrix`, `synthesis_matrix` and
+    `envelope`; VGGish's numpy front end is checked against this class in the tests.
     """
 
-    def __init__(self, config: FeatureConfig):
+    def __init__(self, config: FeatureConfig, center: bool = False):
         self.config = config
         self.n_fft = config.n_fft
         self.hop = config.hop_length
         self.win = config.win_length
+        self.center = center
         self._cache: dict[tuple, torch.Tensor] = {}
 
     def window(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -102,16 +111,31 @@ class STFT:
         return self._cache[key]
 
     def n_frames(self, length: int) -> int:
+        if self.center:
+            return 1 + length // self.hop
         return max(1, math.ceil(length / self.hop))
 
     def _padded_length(self, n_frames: int) -> int:
         return (n_frames - 1) * self.hop + self.win
 
+    @property
+    def _lead(self) -> int:
+        """Samples added before the signal: the centring reflection, else none."""
+        return self.win // 2 if self.center else 0
+
+    def _pad(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """The signal as its frames read it: centring reflection at both ends when centred, then
+        zeros at the end (or a cut) to exactly (n_frames - 1) * hop + win samples."""
+        if self.center:
+            lead = self._lead
+            flat = audio.reshape(-1, 1, audio.shape[-1])  # reflection padding wants (n, c, samples)
+            audio = F.pad(flat, (lead, lead), mode="reflect").view(*audio.shape[:-1], -1)
+        return F.pad(audio, (0, self._padded_length(n_frames) - audio.shape[-1]))
+
     def __call__(self, audio: torch.Tensor) -> torch.Tensor:
         """Complex STFT: (..., samples) -> (..., frames, n_fft // 2 + 1)."""
-        length = audio.shape[-1]
-        n_frames = self.n_frames(length)
-        audio = F.pad(audio, (0, self._padded_length(n_frames) - length))
+        n_frames = self.n_frames(audio.shape[-1])
+        audio = self._pad(audio, n_frames)
         window = self.window(audio.device, audio.dtype)
         frames = Frames.apply(audio.reshape(-1, audio.shape[-1]), self.win, self.hop, window)
         frames = frames.view(*audio.shape[:-1], n_frames, self.win)  # (..., frames, win)
@@ -121,8 +145,46 @@ class STFT:
         """Magnitude (not power) spectrogram: (..., samples) -> (..., frames, bins)."""
         return self(audio).abs()
 
-    def _envelope(self, n_frames: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """Sum of squared windows over the overlap-add, the denominator of the inverse."""
+    def log_spec(self, audio: torch.Tensor, max_value: float) -> torch.Tensor:
+        """The model's features: (..., samples) -> (..., frames, bins) in [-1, 1], the
+        magnitude through `to_log_spec`."""
+        return to_log_spec(self.magnitude(audio), max_value)
+
+    def dft_basis(self) -> tuple[np.ndarray, np.ndarray]:
+        """cos and sin of the rfft's angles 2 pi t k / n_fft for the samples t < win_length of a
+        frame (the rest of the n_fft are the zero padding) and the bins k: two (win, bins)
+        float64 arrays. t k is reduced mod n_fft first, so the angles, and the values, are
+        exact."""
+        t = np.arange(self.win)[:, None]
+        k = np.arange(self.n_fft // 2 + 1)[None, :]
+        angle = 2 * np.pi * ((t * k) % self.n_fft) / self.n_fft
+        return np.cos(angle), np.sin(angle)
+
+    def analysis_matrix(self) -> np.ndarray:
+        """(win, 2 * bins) float64 A: a frame of `win` samples times A is the real parts, then
+        the imaginary parts, of this STFT's spectrum of that frame (window included)."""
+        cos, sin = self.dft_basis()
+        window = self.window(torch.device("cpu"), torch.float64).numpy()
+        return np.concatenate([cos, -sin], axis=1) * window[:, None]
+
+    def synthesis_matrix(self) -> np.ndarray:
+        """(2 * bins, win) float64 S: the real parts, then the imaginary parts, of a spectrum
+        times S is the windowed frame that `inverse` overlap-adds (irfft of size n_fft, its
+        first `win` samples, times the window)."""
+        cos, sin = self.dft_basis()
+        window = self.window(torch.device("cpu"), torch.float64).numpy()
+        # irfft: x[t] = sum_k c_k (Re X_k cos - Im X_k sin) / n_fft, c_k = 2 except DC and
+        # Nyquist, whose imaginary parts irfft ignores (sin is 0 there anyway)
+        coef = np.full(self.n_fft // 2 + 1, 2.0)
+        coef[0] = 1.0
+        if self.n_fft % 2 == 0:
+            coef[-1] = 1.0
+        synthesis = np.concatenate([cos.T, -sin.T], axis=0) * np.tile(coef, 2)[:, None]
+        return synthesis / self.n_fft * window[None, :]
+
+    def envelope(self, n_frames: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Sum of squared windows over the overlap-add of n_frames frames, the denominator of the
+        inverse: ((n_frames - 1) * hop + win,), floored, infinite where no window reaches."""
         key = ("envelope", n_frames, device, dtype)
         if key not in self._cache:
             with torch.inference_mode(False):  # see `window`
@@ -151,15 +213,16 @@ class STFT:
         """Least-squares inverse STFT: (..., frames, bins) complex -> (..., length) real.
 
         Exact for any spectrogram that is the STFT of a signal, except at the first samples,
-        which only the rising edge of the first window covers (faded in, see `_envelope`).
+        which only the rising edge of the first window covers (faded in, see `envelope`; when
+        centred, those lie in the reflection, which is cut off).
         """
         lead = spec.shape[:-2]
         n_frames = spec.shape[-2]
         frames = torch.fft.irfft(spec.reshape(-1, n_frames, spec.shape[-1]), n=self.n_fft)
         window = self.window(frames.device, frames.dtype)
         frames = frames[..., : self.win] * window
-        audio = self._overlap_add(frames) / self._envelope(n_frames, frames.device, frames.dtype)
-        audio = audio[..., :length]
+        audio = self._overlap_add(frames) / self.envelope(n_frames, frames.device, frames.dtype)
+        audio = audio[..., self._lead : self._lead + length]
         if audio.shape[-1] < length:
             audio = F.pad(audio, (0, length - audio.shape[-1]))
         return audio.reshape(*lead, length)
@@ -174,24 +237,6 @@ def to_log_spec(magnitude: torch.Tensor, max_value: float) -> torch.Tensor:
 def from_log_spec(log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
     """Exact inverse of `to_log_spec` above the floor: exp(5 * (x - 1)) * max_value."""
     return torch.exp(LOG_SCALE * (log_spec - 1.0)) * max_value
-
-
-class Spectrogram:
-    """Audio <-> normalised log-magnitude spectrogram for one `FeatureConfig`."""
-
-    def __init__(self, config: FeatureConfig):
-        self.config = config
-        self.stft = STFT(config)
-
-    def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.stft.magnitude(audio)
-
-    def log_spec(self, audio: torch.Tensor, max_value: float) -> torch.Tensor:
-        """(..., samples) -> (..., frames, bins) in [-1, 1]."""
-        return to_log_spec(self.magnitude(audio), max_value)
-
-    def to_magnitude(self, log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
-        return from_log_spec(log_spec, max_value)
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:

@@ -6,11 +6,10 @@ back-propagates through every iteration (SPEC section 3).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from sfxgan.config import PHASE_METHODS
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT
 
 # Perraudin et al. (2013): momentum close to 1 converges much faster than plain Griffin-Lim.
@@ -90,26 +89,6 @@ def reconstruct(
         ]
     )
     return audio.reshape(*lead, audio.shape[-1])
-
-
-def peak_normalize(
-    audio: torch.Tensor,
-    per: str = "clip",
-    eps: float = 1e-8,
-    batch_peak: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """Scale audio (batch, samples) to peak 1: per clip, or by the batch's peak (the reference).
-    `batch_peak` maps this batch's peak to the one to use (the global batch's, in training over
-    several processes)."""
-    if per == "clip":
-        peak = audio.abs().amax(dim=-1, keepdim=True)
-    elif per == "batch":
-        peak = audio.abs().amax()
-        if batch_peak is not None:
-            peak = batch_peak(peak)
-    else:
-        raise ValueError(f"per must be 'clip' or 'batch', not {per!r}")
-    return audio / (peak + eps)
 
 
 def reference_griffin_lim(magnitude: torch.Tensor, stft: STFT, n_iter: int = 50) -> torch.Tensor:

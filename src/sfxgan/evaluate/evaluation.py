@@ -305,7 +305,7 @@ def phase_consistency(
     for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms). `ema`:
     the run's moving-average generator when it kept one, as `generate` uses by default."""
     from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS
-    from sfxgan.dsp.features import Spectrogram, from_log_spec
+    from sfxgan.dsp.features import from_log_spec
     from sfxgan.dsp.phase import reconstruct, spectral_convergence
     from sfxgan.generate import Sampler
 
@@ -317,7 +317,6 @@ def phase_consistency(
         listing, features.sample_rate, features.clip_samples, sampler.spec.train.crop, False
     )
     labels_arr = np.asarray(labels)
-    spectrogram = Spectrogram(features)
     out = {}
     for name in classes:
         if name not in sampler.classes:
@@ -330,7 +329,7 @@ def phase_consistency(
             generated_sc = spectral_convergence(magnitude, audio, stft)
             index = np.flatnonzero(labels_arr == listing.classes.index(name))[:n]
             real_audio = torch.from_numpy(np.stack([clips[i] for i in index]))
-            real_mag = spectrogram.magnitude(real_audio)
+            real_mag = stft.magnitude(real_audio)
             real_rebuilt = reconstruct(real_mag, stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
             real_sc = spectral_convergence(real_mag, real_rebuilt, stft)
         out[name] = {

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from sfxgan.config import FeatureConfig
-from sfxgan.data.audio import fit_length
+from sfxgan.data.audio import fit_length, peak_normalize
 from sfxgan.data.dataset import decode_clips, list_source
 from sfxgan.dsp.features import STFT, mel_filterbank
 from sfxgan.errors import DataError, SfxganError, first_line
@@ -63,28 +63,33 @@ class JudgeConfig:
 
 
 class LogMel(nn.Module):
-    """Waveform (n, samples) -> log-mel power in dB (n, 1, frames, n_mels)."""
+    """Waveform (n, samples) -> log-mel power in dB (n, 1, frames, n_mels).
+
+    Its STFT is the package's `STFT` with a window of n_fft samples and centred frames: what
+    `torch.stft(center=True)` computed when the stored judges were trained, so their features
+    stay the same (tests/test_stft_frontends.py compares both).
+    """
 
     def __init__(self, config: JudgeConfig):
         super().__init__()
-        self.n_fft, self.hop_length = config.n_fft, config.hop_length
-        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        # the STFT reads only the window settings; clip_samples is any multiple of the hop
+        settings = FeatureConfig(
+            sample_rate=config.sample_rate,
+            clip_samples=config.hop_length,
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            win_length=config.n_fft,
+        )
+        self.stft = STFT(settings, center=True)
         bank = mel_filterbank(
             config.sample_rate, config.n_fft, config.n_mels, config.f_min, config.sample_rate / 2
         )
         self.register_buffer("mel", torch.from_numpy(bank), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            audio,
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            return_complex=True,
-        )
-        power = spec.real**2 + spec.imag**2  # (n, bins, frames)
-        mel = torch.einsum("nbt,bm->ntm", power, self.mel)
+        spec = self.stft(audio)  # (n, frames, bins)
+        power = spec.real**2 + spec.imag**2
+        mel = power @ self.mel  # (n, frames, n_mels)
         return (10.0 * torch.log10(mel + 1e-10)).clamp(min=-100.0).unsqueeze(1)
 
 
@@ -126,8 +131,7 @@ class JudgeOutputs:
 def prepare(audio: np.ndarray, clip_samples: int) -> np.ndarray:
     """Fit each clip to the judge's length (from its start) and normalise its peak to 1."""
     clips = np.stack([fit_length(np.asarray(a, dtype=np.float32), clip_samples) for a in audio])
-    peak = np.abs(clips).max(axis=1, keepdims=True)
-    return (clips / np.maximum(peak, 1e-8)).astype(np.float32)
+    return peak_normalize(clips, min_peak=1e-8).astype(np.float32)
 
 
 class Judge:

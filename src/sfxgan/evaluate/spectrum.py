@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from sfxgan.data.dataset import SoundDataset
-from sfxgan.dsp.features import Spectrogram
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 
@@ -46,11 +45,10 @@ def mean_spectrum_check(
     """Generate n clips per class, re-analyse their audio (what a listener gets, after phase
     reconstruction, at the generator's own level) and find each class's nearest real class."""
     real = real_mean_spectra(dataset)
-    spectrogram = Spectrogram(sampler.spec.features)
     results = []
     for name in sampler.classes:
         audio = sampler.generate(name, n=n, seed=seed, normalize=False)
-        log_spec = spectrogram.log_spec(torch.from_numpy(audio), sampler.spec.max_value)
+        log_spec = sampler.stft.log_spec(torch.from_numpy(audio), sampler.spec.max_value)
         generated = log_spec.numpy().mean(axis=(0, 1))
         distance = {k: float(np.linalg.norm(generated - v)) for k, v in real.items()}
         nearest = min(distance, key=distance.get)

@@ -79,6 +79,20 @@ def _periodic_hann() -> np.ndarray:
     return window
 
 
+def stft_magnitude(audio: np.ndarray) -> np.ndarray:
+    """VGGish's |STFT| of a 16 kHz clip (samples,) of at least one window: (frames, 257)
+    float64, one frame per whole 25 ms window every 10 ms (no padding: a tail shorter than a
+    window is dropped, as Google's `mel_features.stft_magnitude` does).
+
+    Kept in numpy, to the published recipe, rather than derived from `features.STFT`: that one
+    pads the end to ceil(samples / hop) frames, and its float rounding is torch's. The frames it
+    shares with `STFT(n_fft=512, hop_length=160, win_length=400)` agree to float64 rounding
+    (tests/test_stft_frontends.py).
+    """
+    frames = np.lib.stride_tricks.sliding_window_view(audio, WINDOW_SAMPLES)[::HOP_SAMPLES]
+    return np.abs(np.fft.rfft(frames * _periodic_hann(), n=FFT_SIZE))
+
+
 def log_mel_examples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """The VGGish input for one mono clip: (n_examples, 96, 64) float32 log-mel examples.
 
@@ -98,9 +112,7 @@ def log_mel_examples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     if len(audio) < MIN_SAMPLES:
         audio = np.pad(audio, (0, MIN_SAMPLES - len(audio)))
 
-    frames = np.lib.stride_tricks.sliding_window_view(audio, WINDOW_SAMPLES)[::HOP_SAMPLES]
-    magnitude = np.abs(np.fft.rfft(frames * _periodic_hann(), n=FFT_SIZE))
-    log_mel = np.log(magnitude @ mel_matrix() + LOG_OFFSET)
+    log_mel = np.log(stft_magnitude(audio) @ mel_matrix() + LOG_OFFSET)
 
     n_examples = len(log_mel) // EXAMPLE_FRAMES
     examples = log_mel[: n_examples * EXAMPLE_FRAMES].reshape(n_examples, EXAMPLE_FRAMES, MEL_BANDS)

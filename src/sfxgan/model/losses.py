@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT, from_log_spec
-from sfxgan.dsp.phase import griffin_lim, peak_normalize
+from sfxgan.dsp.phase import griffin_lim
 from sfxgan.training.distributed import global_max
 
 
