@@ -14,6 +14,7 @@ import pytest
 
 import sfxgan
 from sfxgan.config import (
+    DEFAULT_PRESET,
     MODEL_OPTIONS,
     PRESET_FOLDER,
     PRESETS,
@@ -409,3 +410,7 @@ def test_train_from_a_config_file_records_the_resolved_shapes_and_resume_keeps_t
         train(demo_dir, run, settings={"gen_start": [4, 4]}, resume=True, progress=False)
     resumed = train(demo_dir, run, settings={"steps": 2, "gen_start": [2, 4]}, resume=True)
     assert resumed.step == 2
+
+
+def test_the_default_preset_is_a_shipped_one():
+    assert DEFAULT_PRESET in PRESETS

@@ -159,7 +159,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything the training loop reads. Each field is also a command-line option
-    (`--n-critic`, `--recon-weight`, ...) and a key of a JSON config file."""
+    (`--n-critic`, `--recon-weight`, ...) and a key of a config file ([train] in TOML)."""
 
     steps: int = _setting(100_000, "generator updates to train for")
     batch_size: int = _setting(4, "clips per batch")
