@@ -95,7 +95,7 @@ def options(settings: dict) -> list[str]:
 
 def initial_weights(seed: int = 0) -> dict:
     torch.manual_seed(seed)  # as the Trainer builds them
-    model_settings, _ = split_settings(SETTINGS)
+    _, model_settings, _ = split_settings(SETTINGS)
     model = dataclasses.replace(get_preset("tiny").model, **model_settings)
     generator, critic = build_models(model, len(DEMO_CLASSES))
     g = generator.state_dict()

@@ -1,17 +1,59 @@
-"""Presets: every shape and setting of the method, in one place.
+"""Settings: every shape and setting of the method, the tables of allowed values, the presets.
 
-A preset names a complete configuration. `paper-16k` and `paper-64k` reproduce the shapes of
-SPEC section 2; `tiny` keeps the same structure at a size that trains on two CPU cores in minutes.
+A preset names a complete configuration and is a TOML file in `sfxgan/presets/` (docs/config.md):
+`paper-16k` and `paper-64k` reproduce the shapes of SPEC section 2; `tiny` keeps the same
+structure at a size that trains on two CPU cores in minutes. A config file (`train --config`)
+names a base (a preset or another such file) and the changes; a JSON file of settings, flat or a
+run's `config.json`, is one too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import tomllib
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import torch
 
 from sfxgan.errors import ConfigError
+
+# Every allowed value, in one table each; options, files and checks read these.
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+AUGMENTATIONS = ("shift", "gain", "mask")
+PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
+CROP_MODES = ("start", "loudest")  # which part of a clip longer than the preset's is kept
+RECON_NORMALIZATIONS = ("batch", "clip")  # the peak normalisation in the reconstruction loss
+DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
+MODEL_CHOICES = {
+    "upsample": ("transpose", "nearest"),
+    "gen_conditioning": ("concat", "cbn"),
+    "critic_conditioning": ("concat", "projection"),
+}
+# the ModelConfig fields a user may set like training settings (options, --config keys)
+MODEL_OPTIONS = tuple(MODEL_CHOICES)
+# every setting whose value is one of a table's (the CLI's choices, the config files' check)
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "recon_phase": PHASE_METHODS,
+    "recon_normalize": RECON_NORMALIZATIONS,
+    "crop": CROP_MODES,
+    "precision": PRECISIONS,
+    **MODEL_CHOICES,
+}
+DEFAULT_PRESET = "tiny"
+# How spectrograms become audio unless asked otherwise (generate, export, previews, evaluate):
+# measured in docs/phase.md, 32 fast iterations beat the reference's 50 plain ones.
+DEFAULT_PHASE = "fast-griffin-lim"
+DEFAULT_PHASE_ITERS = 32
+
+
+def _either(values: tuple[str, ...]) -> str:
+    """'a or b', 'a, b or c': a table in a message."""
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
 @dataclass(frozen=True)
@@ -57,15 +99,6 @@ class FeatureConfig:
 
 def _setting(default, help: str):
     return dataclasses.field(default=default, metadata={"help": help})
-
-
-MODEL_CHOICES = {
-    "upsample": ("transpose", "nearest"),
-    "gen_conditioning": ("concat", "cbn"),
-    "critic_conditioning": ("concat", "projection"),
-}
-# the ModelConfig fields a user may set like training settings (options, --config keys)
-MODEL_OPTIONS = tuple(MODEL_CHOICES)
 
 
 @dataclass(frozen=True)
@@ -123,22 +156,10 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
-# Every allowed value, in one table each; options, files and checks read these.
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
-AUGMENTATIONS = ("shift", "gain", "mask")
-PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
-CROP_MODES = ("start", "loudest")  # which part of a clip longer than the preset's is kept
-DEFAULT_PRESET = "tiny"
-# How spectrograms become audio unless asked otherwise (generate, export, previews, evaluate):
-# measured in docs/phase.md, 32 fast iterations beat the reference's 50 plain ones.
-DEFAULT_PHASE = "fast-griffin-lim"
-DEFAULT_PHASE_ITERS = 32
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything the training loop reads. Each field is also a command-line option
-    (`--n-critic`, `--recon-weight`, ...) and a key of a JSON config file."""
+    (`--n-critic`, `--recon-weight`, ...) and a key of a config file ([train] in TOML)."""
 
     steps: int = _setting(100_000, "generator updates to train for")
     batch_size: int = _setting(4, "clips per batch")
@@ -208,7 +229,7 @@ class TrainConfig:
         "batches of 64 used to re-estimate the generator's BatchNorm statistics for generation "
         "at every checkpoint and preview (0: the running averages, as the reference)",
     )
-    crop: str = _setting("start", "which part of a long clip to keep: start or loudest")
+    crop: str = _setting("start", f"which part of a long clip to keep: {_either(CROP_MODES)}")
     device: str = _setting("auto", "cuda, cpu, or auto (CUDA when present)")
     precision: str = _setting(
         "auto",
@@ -248,18 +269,18 @@ class TrainConfig:
                 f"augment must be none or a comma-separated subset of {','.join(AUGMENTATIONS)}",
             ),
             (self.recon_iters >= 1, "recon_iters must be at least 1"),
+            (self.recon_phase in PHASE_METHODS, f"recon_phase must be {_either(PHASE_METHODS)}"),
             (
-                self.recon_phase in PHASE_METHODS,
-                "recon_phase must be griffin-lim or fast-griffin-lim",
+                self.recon_normalize in RECON_NORMALIZATIONS,
+                f"recon_normalize must be {_either(RECON_NORMALIZATIONS)}",
             ),
-            (self.recon_normalize in ("batch", "clip"), "recon_normalize must be batch or clip"),
-            (self.crop in ("start", "loudest"), "crop must be start or loudest"),
+            (self.crop in CROP_MODES, f"crop must be {_either(CROP_MODES)}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1): 0 turns the average off"),
             (self.workers >= -1, "workers must be -1 (automatic), 0 or more"),
             (
-                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
-                "device must be auto, cpu or cuda",
+                self.device in DEVICES or self.device.startswith("cuda:"),
+                f"device must be {_either(DEVICES)}",
             ),
             (
                 min(
@@ -286,6 +307,63 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+# --- settings by name: the three sections of a preset, with one key space ------------------------
+
+SECTIONS: dict[str, type] = {"features": FeatureConfig, "model": ModelConfig, "train": TrainConfig}
+# setting name -> its section; the names are unique across the sections (tests/test_config.py),
+# so flat settings (options, JSON files) need no section to say where a key belongs
+SECTION_OF = {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+_TYPES = {
+    name: kind for cls in SECTIONS.values() for name, kind in typing.get_type_hints(cls).items()
+}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string"}
+
+
+def _scalar(value: object, kind: type) -> object:
+    """`value` as `kind`, or None when it is not one: an int is a number; an integral float
+    (JSON's 1e5) an integer; a bool neither."""
+    if isinstance(value, bool):
+        return None
+    if kind is float and isinstance(value, int | float):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, kind) else None
+
+
+def check_value(key: str, value: object) -> object:
+    """A setting's value as its field's type (a list becomes the tuple a shape field holds);
+    a value of another type is a user error naming the key. Unknown keys pass unchanged."""
+    kind = _TYPES.get(key)
+    if kind is None:
+        return value
+    if typing.get_origin(kind) is tuple:
+        items = typing.get_args(kind)
+        count = "" if items[-1] is Ellipsis else f"{len(items)} "
+        converted = [_scalar(v, items[0]) for v in value] if isinstance(value, list | tuple) else []
+        if (
+            isinstance(value, list | tuple)
+            and None not in converted
+            and (not count or len(value) == len(items))
+        ):
+            return tuple(converted)
+        raise ConfigError(f"{key} must be a list of {count}integers, got {value!r}")
+    converted = _scalar(value, kind)
+    if converted is None:
+        raise ConfigError(f"{key} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    return converted
+
+
+def split_settings(settings: Mapping[str, object]) -> tuple[dict, dict, dict]:
+    """User settings (options, a config file) -> (FeatureConfig, ModelConfig, TrainConfig)
+    changes, each value checked and of its field's type; keys of none are left with the
+    training settings, whose check names them."""
+    parts: dict[str, dict] = {section: {} for section in SECTIONS}
+    for key, value in settings.items():
+        parts[SECTION_OF.get(key, "train")][key] = check_value(key, value)
+    return parts["features"], parts["model"], parts["train"]
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -294,103 +372,108 @@ class Preset:
     model: ModelConfig
     train: TrainConfig = TrainConfig()
 
+    def __post_init__(self) -> None:
+        made, given = self.model.spectrogram_shape(), (self.features.n_frames, self.features.n_bins)
+        if made != given:
+            raise ConfigError(
+                f"the model makes {made[0]} x {made[1]} spectrograms but the features give "
+                f"{given[0]} x {given[1]} (frames x bins); change [model] gen_start or "
+                "gen_channels with the features"
+            )
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            "paper-16k",
-            "the paper's 1.024 s model: 256 frames x 128 bins",
-            FeatureConfig(
-                sample_rate=16_000, clip_samples=16_384, n_fft=254, hop_length=64, win_length=254
-            ),
-            ModelConfig(),
-        ),
-        Preset(
-            "paper-64k",
-            "the paper's 4.1 s model: 512 frames x 256 bins",
-            FeatureConfig(
-                sample_rate=16_000, clip_samples=65_536, n_fft=510, hop_length=128, win_length=256
-            ),
-            ModelConfig(
-                gen_start_channels=2048,
-                gen_channels=(1024, 512, 256, 128, 64),
-                critic_channels=(128, 256, 512, 1024, 2048, 4096),
-            ),
-        ),
-        # tiny: the paper-16k STFT unchanged (n_fft 254, hop 64: 4x overlap, so Griffin-Lim
-        # behaves as in the paper and the demo says something about the real model) on half the
-        # clip (0.512 s): the spectrogram is 128 x 128, half of paper-16k; sounds of the demo
-        # classes (a shot, a chirp, two steps) fit in 0.5 s.
-        Preset(
-            "tiny",
-            "CPU demo size: 0.512 s, 128 frames x 128 bins, the paper-16k STFT",
-            FeatureConfig(
-                sample_rate=16_000, clip_samples=8_192, n_fft=254, hop_length=64, win_length=254
-            ),
-            # The same layers as paper-16k from a 4 x 4 start map, a quarter of the widths:
-            # about 1/30 of the FLOPs per sample, so the demo trains in minutes on two cores.
-            # Conditioning beyond the paper's label channels (docs/training.md, 3 seeds each on
-            # the demo data): class-conditional BatchNorm in the generator and a projection
-            # critic with an auxiliary classifier learn the classes in a few hundred steps where the
-            # paper's label maps left one or two classes unlearned on most seeds.
-            ModelConfig(
-                gen_start=(4, 4),
-                gen_start_channels=128,
-                gen_channels=(128, 64, 32, 16),
-                critic_channels=(16, 32, 64, 128, 256),
-                bn_momentum=0.1,
-                gen_conditioning="cbn",
-                critic_conditioning="projection",
-            ),
-            # A few hundred steps instead of 100 000 must reach class-conditional sound, so the
-            # optimiser is bolder than the paper's (measured on the demo data: with lr 1e-4 the
-            # generator still ignored the label after 400 steps; with 1e-3 and beta1 0 it
-            # learned it). Batch 8 gives twice the updates of batch 16 in the same time, which
-            # mattered more than the batch (docs/training.md). One critic update per generator
-            # update, as the reference actually ran; the loss's Griffin-Lim is the fast variant
-            # with 16 iterations, which beats the spectral convergence of the reference's 50
-            # plain ones (docs/phase.md) at a third of the cost. Standing BatchNorm statistics
-            # make generation match training after so few steps. An auxiliary classifier on
-            # the critic's features, trained on the real clips and on the generator's (AC-GAN,
-            # weight 1 on both sides), gives the generator a class signal that the critic's
-            # score alone barely carried; the learning rates fall to zero over the second half,
-            # so the moving average ends on a settled generator (docs/training.md).
-            # The paper's reconstruction loss is off here (w = 0, the paper's baseline): with
-            # this recipe it did not help on either data set in a CPU budget (3 seeds each,
-            # docs/results.md: on the demo class fit 84 / 85 / 74 % without it against
-            # 86 / 66 / 82 % with w = 1e-2, where it sent seed 1 into a one-texture start; on
-            # the real set 35-47 % against 20-30 %, FD 13-16 against 23-31) and it costs 1.6x
-            # per step. Without it the class fit peaks at 400-500 steps, so the run stops at
-            # 400 (89 / 87 / 89 %). --recon-weight 1e-2 turns the paper's loss on.
-            TrainConfig(
-                steps=400,
-                recon_weight=0.0,
-                lr_decay=0.5,
-                class_weight=1.0,
-                gen_class_weight=1.0,
-                batch_size=8,
-                n_critic=1,
-                lr_generator=1e-3,
-                lr_critic=1e-3,
-                beta1=0.0,
-                recon_iters=16,
-                recon_phase="fast-griffin-lim",
-                preview_every=200,
-                eval_every=100,
-                checkpoint_every=200,
-                standing_stats=16,
-            ),
-        ),
+    def with_settings(self, settings: Mapping[str, object]) -> Preset:
+        """This preset with user settings (any section's keys, flat) applied and checked."""
+        features, model, train = split_settings(settings)
+        return dataclasses.replace(
+            self,
+            features=dataclasses.replace(self.features, **features),
+            model=dataclasses.replace(self.model, **model),
+            train=self.train.replace(**train),
+        )
+
+
+# --- TOML files: presets and config files ---------------------------------------------------------
+
+PRESET_FOLDER = resources.files("sfxgan") / "presets"  # package data (pyproject.toml)
+# The top-level keys: a preset's changes apply to the dataclasses' defaults (the paper's), a
+# config file's to its base.
+PRESET_FILE_KEYS = ("description", *SECTIONS)
+CONFIG_FILE_KEYS = ("base", "description", *SECTIONS)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file '{path}': {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from exc
+
+
+def _toml_sections(path: Path, data: dict, keys: tuple[str, ...]) -> dict[str, dict]:
+    """A TOML file's [features] [model] [train] tables, every key known and every value of its
+    field's type and, where it has one, in its table; otherwise a one-line error naming the
+    file and the key."""
+    where = f"config file '{path}'"
+    for key in data:
+        if key not in keys:
+            raise ConfigError(f"{where}: unknown key {key}; known: {', '.join(keys)}")
+    for key in ("base", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise ConfigError(f"{where}: {key} must be a string, got {data[key]!r}")
+    sections = {}
+    for section, cls in SECTIONS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {section} must be a table, [{section}]")
+        known = [f.name for f in dataclasses.fields(cls)]
+        sections[section] = {}
+        for key, value in table.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{where}: unknown key {key} in [{section}]; known: {', '.join(known)}"
+                )
+            try:
+                value = check_value(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: [{section}] {exc}") from None
+            allowed = SETTING_CHOICES.get(key)
+            if allowed and value not in allowed:
+                raise ConfigError(
+                    f"{where}: [{section}] {key} must be one of {', '.join(allowed)}, got {value!r}"
+                )
+            sections[section][key] = value
+    return sections
+
+
+def load_preset(path: Path) -> Preset:
+    """A preset file (PRESET_FOLDER/NAME.toml): a description and what the preset changes from
+    the defaults."""
+    data = _read_toml(path)
+    sections = _toml_sections(path, data, PRESET_FILE_KEYS)
+    if "description" not in data:
+        raise ConfigError(f"config file '{path}': a preset needs a description")
+    try:
+        return Preset(
+            Path(path.name).stem,
+            data["description"],
+            FeatureConfig(**sections["features"]),
+            ModelConfig(**sections["model"]),
+            TrainConfig(**sections["train"]),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"config file '{path}': {exc}") from None
+
+
+def _load_presets() -> dict[str, Preset]:
+    files = sorted(
+        (p for p in PRESET_FOLDER.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name
     )
-}
+    return {preset.name: preset for preset in map(load_preset, files)}
 
 
-def split_settings(settings: dict) -> tuple[dict, dict]:
-    """User settings (options, a --config file) -> (ModelConfig changes, TrainConfig changes);
-    keys of neither are left with the training settings, whose check names them."""
-    model = {k: v for k, v in settings.items() if k in MODEL_OPTIONS}
-    return model, {k: v for k, v in settings.items() if k not in MODEL_OPTIONS}
+PRESETS: dict[str, Preset] = _load_presets()
 
 
 def get_preset(name: str) -> Preset:
@@ -400,6 +483,72 @@ def get_preset(name: str) -> Preset:
     except KeyError:
         known = ", ".join(sorted(PRESETS))
         raise ConfigError(f"unknown preset '{name}'; choose one of: {known}") from None
+
+
+def _read_toml_config(path: Path, seen: tuple[Path, ...] = ()) -> tuple[str | None, dict]:
+    """A TOML config file -> (the preset at the root of its bases, or None when it names none;
+    the settings of its chain, flat, each file's over its base's)."""
+    if path.resolve() in seen:
+        raise ConfigError(f"config file '{path}': its chain of bases comes back to itself")
+    data = _read_toml(path)
+    sections = _toml_sections(path, data, CONFIG_FILE_KEYS)
+    changes = {k: v for section in sections.values() for k, v in section.items()}
+    base = data.get("base")
+    if base is None:
+        return None, changes
+    if base.endswith(".toml"):  # another config file, relative to this one
+        preset, inherited = _read_toml_config(path.parent / base, (*seen, path.resolve()))
+        return preset, {**inherited, **changes}
+    if base not in PRESETS:
+        raise ConfigError(
+            f"config file '{path}': base '{base}' is neither a preset "
+            f"({', '.join(sorted(PRESETS))}) nor a .toml file"
+        )
+    return base, changes
+
+
+def _read_json_config(path: Path) -> tuple[str | None, dict]:
+    """A JSON file of training settings: flat, or a run's config.json ({"preset", "train"})."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a JSON object of settings")
+    if "train" not in data:
+        return data.get("preset"), {k: v for k, v in data.items() if k != "preset"}
+    # A run's config.json: its training settings and model options, and the features and other
+    # model fields where they differ from its preset's, so that a new run from it has the
+    # run's shapes (a run of a preset as it ships gives only the former, as before).
+    model = data.get("model", {})
+    settings = {k: model[k] for k in MODEL_OPTIONS if k in model}
+    preset = PRESETS.get(data.get("preset"))
+    if preset is not None:
+        for section in ("features", "model"):
+            ours = getattr(preset, section).to_dict()
+            for key, value in data.get(section, {}).items():
+                if key in ours and check_value(key, value) != ours[key]:
+                    settings[key] = value
+    return data.get("preset"), {**settings, **data["train"]}
+
+
+def read_config_file(path: str | Path) -> tuple[str | None, dict]:
+    """A `--config` file -> (the preset it builds on, or None; its settings, flat).
+
+    A .toml file names a base and the changes (docs/config.md); its settings are checked on
+    that base here, so that an error names the file. Any other file is JSON: flat training
+    settings, or a run's config.json.
+    """
+    path = Path(path)
+    if path.suffix != ".toml":
+        return _read_json_config(path)
+    preset, settings = _read_toml_config(path)
+    if preset is not None:
+        try:
+            get_preset(preset).with_settings(settings)
+        except ConfigError as exc:
+            raise ConfigError(f"config file '{path}': {exc}") from None
+    return preset, settings
 
 
 def pick_device(name: str) -> torch.device:

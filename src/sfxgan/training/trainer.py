@@ -10,7 +10,6 @@ processes: under torchrun each process trains on its share of every global batch
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import json
 import math
@@ -32,9 +31,9 @@ from sfxgan.config import (
     DEFAULT_PHASE,
     DEFAULT_PHASE_ITERS,
     DEFAULT_PRESET,
-    MODEL_OPTIONS,
     TrainConfig,
     get_preset,
+    read_config_file,  # noqa: F401  (moved to sfxgan.config; the CLI still imports it from here)
     split_settings,
 )
 from sfxgan.data import augment
@@ -101,22 +100,6 @@ MAX_SKIPPED_STEPS = 20
 
 class TrainingDiverged(SfxganError):
     """A loss became NaN or infinite."""
-
-
-def read_config_file(path: Path) -> tuple[str | None, dict]:
-    """A JSON file of training settings: flat, or a run's config.json ({"preset", "train"})."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a JSON object of settings")
-    if "train" in data:  # a run's config.json: its training settings and model options
-        model = data.get("model", {})
-        settings = {**{k: model[k] for k in MODEL_OPTIONS if k in model}, **data["train"]}
-    else:
-        settings = {k: v for k, v in data.items() if k != "preset"}
-    return data.get("preset"), settings
 
 
 @contextmanager
@@ -611,7 +594,8 @@ def train(
     progress: bool = True,
     use_cache: bool = True,
 ) -> TrainResult:
-    """Train (or resume) a run. `settings` are TrainConfig fields overriding the preset's.
+    """Train (or resume) a run. `settings` override the preset's: TrainConfig fields, and the
+    FeatureConfig and ModelConfig fields a config file may change (flat, see config.SECTION_OF).
 
     Under torchrun every process calls this with the same arguments: all of them check the
     inputs and read the data (the feature cache is built once, by whichever comes first), then
@@ -670,14 +654,19 @@ def _run_spec(
 ) -> tuple[RunSpec, dict | None]:
     """The run's settings: the checkpoint's (resume, with the resumable changes applied) or
     the preset's with the user's settings (a new run, in a folder that holds none)."""
-    model_settings, settings = split_settings(settings)
     if resume:
         resumed_state = load_checkpoint(find_checkpoint(run))
         spec = RunSpec.from_dict(resumed_state["config"])
-        current = {**spec.model.to_dict(), **spec.train.to_dict()}
-        changed = {k: v for k, v in settings.items() if current[k] != v}
-        changed_model = {k: v for k, v in model_settings.items() if current[k] != v}
-        frozen = sorted(set(changed) - RESUMABLE) + sorted(changed_model)
+        feature_settings, model_settings, settings = split_settings(settings)
+        current = {**spec.features.to_dict(), **spec.model.to_dict(), **spec.train.to_dict()}
+        changed = {k: v for k, v in settings.items() if k not in current or current[k] != v}
+        # features and model are the run's shapes and data: never changed by a resume
+        changed_shape = {
+            k: v for k, v in {**feature_settings, **model_settings}.items() if current[k] != v
+        }
+        # (an unknown key is left to the training settings' check, which names it)
+        frozen = sorted(k for k in changed if k in current and k not in RESUMABLE)
+        frozen += sorted(changed_shape)
         if frozen:
             raise ConfigError(
                 f"cannot change {', '.join(frozen)} when resuming (the run used "
@@ -691,16 +680,9 @@ def _run_spec(
             f"'{run}' already holds a training run; continue it with --resume "
             "or choose another --out"
         )
-    preset = get_preset(preset_name)
-    spec = RunSpec(
-        preset.name,
-        preset.features,
-        dataclasses.replace(preset.model, **model_settings),
-        preset.train.replace(**settings),
-        [],
-        0.0,
-        str(data),
-    )
+    # the config.json the run writes holds these resolved settings, whatever file they came from
+    preset = get_preset(preset_name).with_settings(settings)
+    spec = RunSpec(preset.name, preset.features, preset.model, preset.train, [], 0.0, str(data))
     return spec, None
 
 
