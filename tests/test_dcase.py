@@ -24,8 +24,7 @@ from sfxgan.apps.dcase import (
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.run_folder import find_checkpoint
-from tests.conftest import tone
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan, tone
 
 # The tiny preset's 0.512 s at 16 kHz, resampled: the samples of sound in each 4 s file.
 TINY_SOUND = 11_290

@@ -11,7 +11,6 @@ import dataclasses
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 
@@ -31,8 +30,8 @@ from sfxgan.model.networks import build_models
 from sfxgan.run_folder import load_checkpoint, step_checkpoints
 from sfxgan.training import distributed
 from sfxgan.training.trainer import train
-from tests.test_cli import assert_one_line_error
-from tests.test_train import wait_for_logged_steps
+from tests.helpers import assert_one_line_error, wait_for_logged_steps
+from tests.helpers import free_port as _free_port
 
 # Every part of a step runs: two critic updates with the penalty, the generator with the
 # reconstruction loss (batch-peak normalisation), BatchNorm, the moving average. The paper's
@@ -265,12 +264,6 @@ def test_batch_shares_travel_to_loader_workers_as_file_names(demo_dir):
 
 
 # -- the pieces that make N processes one batch, against the whole batch in one process ----
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _critic_step(critic, real, fake, labels, alpha) -> None:

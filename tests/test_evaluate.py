@@ -22,7 +22,8 @@ from sfxgan.apps.demo import DEMO_CLASSES, write_demo_dataset
 from sfxgan.errors import SfxganError
 from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.evaluate.judge import Judge, JudgeConfig, split_held_out, train_judge_on_folder
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan
+from tests.helpers import write as _write
 
 RATE = 16000
 CLIP = 8192  # 0.512 s: what the tiny preset generates and what the judge listens to
@@ -89,12 +90,6 @@ def copies_dir(real_dir, work) -> Path:
         for path in sorted((real_dir / name).glob("*.wav"))[:FRESH_PER_CLASS]:
             shutil.copy(path, root / name / path.name)
     return root
-
-
-def _write(path: Path, audio: np.ndarray, rate: int = RATE) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio, rate)
-    return path
 
 
 def _clips(folder: Path, name: str) -> list[np.ndarray]:

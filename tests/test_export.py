@@ -18,7 +18,7 @@ from sfxgan.apps import export
 from sfxgan.dsp.features import from_log_spec
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan
 
 ort = pytest.importorskip("onnxruntime")
 

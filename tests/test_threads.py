@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sfxgan import threads
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan
 
 SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 

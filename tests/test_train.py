@@ -8,8 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +23,7 @@ from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.run_folder import load_checkpoint, step_checkpoints
 from sfxgan.training.trainer import TrainingDiverged, ema_average, train
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan, wait_for_logged_steps
 
 # Small and quick, but every part of the step runs (critic, penalty, generator, recon loss).
 QUICK = {
@@ -320,15 +318,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(demo_dir, tmp_
     kept = load_checkpoint(tmp_path / "run")
     assert kept["step"] == 2
     assert all(torch.isfinite(v).all() for v in kept["generator"].values() if v.is_floating_point())
-
-
-def wait_for_logged_steps(metrics: Path, steps: int, timeout: float) -> None:
-    """Until a running training has logged `steps` rows to its metrics.csv (or the timeout)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and (
-        not metrics.exists() or len(metrics.read_text().splitlines()) < steps + 1
-    ):
-        time.sleep(0.2)
 
 
 @pytest.mark.slow
