@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import soundfile as sf
 
 from sfxgan.apps.demo import DEMO_CLASSES
 from tests.helpers import assert_one_line_error, sfxgan
+
+# every test here runs the sfxgan command
+pytestmark = pytest.mark.integration
 
 
 def test_demo_data_command_writes_the_dataset(tmp_path):

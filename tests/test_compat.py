@@ -56,6 +56,7 @@ def test_a_version_0_1_run_loads_and_generates(old_run):
     assert raw.weights == "raw" and raw.generate("birds", n_iter=4).shape == (1, CLIP_SAMPLES)
 
 
+@pytest.mark.integration
 def test_a_version_0_1_run_resumes_for_one_more_step(old_run, demo_dir):
     before = load_checkpoint(old_run)
     train(demo_dir, old_run, settings={"steps": 3}, resume=True, progress=False)
@@ -69,6 +70,7 @@ def test_a_version_0_1_run_resumes_for_one_more_step(old_run, demo_dir):
     assert (old_run / "metrics.csv").read_text().count("\n") == 4  # one row more
 
 
+@pytest.mark.integration
 def test_sfxgan_generate_reads_a_version_0_1_run(old_run, tmp_path):
     out = tmp_path / "sounds"
     result = sfxgan("generate", old_run, "--out", out, "--per-class", 1, *FAST)

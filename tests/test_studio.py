@@ -143,10 +143,12 @@ def test_bad_requests_are_refused_with_a_message(studio, request_, message):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_studio_of_a_missing_run_is_a_one_line_error(tmp_path):
     assert_one_line_error(sfxgan("studio", tmp_path / "nothing"), "does not exist")
 
 
+@pytest.mark.integration
 def test_studio_without_gradio_says_how_to_install_it(tiny_run):
     # a Python in which `import gradio` fails, as where the extra is not installed
     code = (

@@ -15,6 +15,9 @@ from sfxgan.generate import Sampler, generate_to_folder
 from sfxgan.training.trainer import train
 from tests.helpers import sfxgan
 
+# every test here trains a run with quality checks or runs the sfxgan command on one
+pytestmark = pytest.mark.integration
+
 QUICK = {"batch_size": 4, "recon_iters": 3, "preview_every": 100, "checkpoint_every": 2}
 
 

@@ -216,6 +216,7 @@ def model_file(model, tmp_path):
     path.unlink(missing_ok=True)  # ~290 MB
 
 
+@pytest.mark.integration
 def test_evaluate_adds_fad_columns_with_local_weights_and_says_how_without(
     model_file, tmp_path, monkeypatch
 ):
