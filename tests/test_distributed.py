@@ -196,6 +196,7 @@ def test_sigterm_to_torchrun_stops_every_process_after_the_same_step(demo_dir, t
     assert load_checkpoint(run)["step"] == state["step"] + 1
 
 
+@pytest.mark.integration
 def test_a_batch_that_does_not_split_over_the_processes_is_refused(demo_dir, tmp_path):
     """Checked before any process joins the group: a one-line error, exit code 2."""
     env = {**os.environ, "WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"}
@@ -211,6 +212,7 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(demo_dir, tmp
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.integration
 def test_processes_that_cannot_meet_say_how_to_start_them(demo_dir, tmp_path):
     """WORLD_SIZE set by hand, without torchrun's rendezvous: one line, exit code 2."""
     env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}
@@ -311,6 +313,7 @@ def _global_pieces(rank: int, world: int, port: int, inputs: dict, results) -> N
         dist.destroy_process_group()
 
 
+@pytest.mark.integration
 def test_critic_step_batchnorm_and_batch_peak_over_two_processes_are_the_whole_batchs():
     """Under gloo with two processes: DDP's critic gradient (with the penalty's double
     backward), the generator's BatchNorm and the reconstruction loss's batch peak give what

@@ -54,6 +54,7 @@ QUICK_ARGS = [
 ]
 
 
+@pytest.mark.integration
 def test_cli_train_resume_generate(demo_dir, tmp_path):
     run, out = tmp_path / "run", tmp_path / "sounds"
     result = sfxgan("train", demo_dir, "--out", run, "--steps", 3, *QUICK_ARGS)
@@ -142,6 +143,7 @@ def test_resume_is_exact(demo_dir, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     """--precision bf16 runs the whole step, records the choice, and its first step (same
     initial weights and batch as fp32) measures the same losses up to bfloat16 rounding;
@@ -180,6 +182,7 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     assert_one_line_error(bad, "precision must be one of fp32, bf16, fp16, auto")
 
 
+@pytest.mark.integration
 def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(
     demo_dir, tmp_path, monkeypatch
 ):
@@ -232,6 +235,7 @@ def test_fp16_with_gradient_scaling_trains_and_resumes(demo_dir, tmp_path):
     assert load_checkpoint(fp16)["scaler_critic"]["scale"] <= 2 * scale
 
 
+@pytest.mark.integration
 def test_experiment_curves_overlays_runs_and_measures_their_gap(demo_dir, tmp_path):
     settings = {**QUICK, "steps": 3, "preview_every": 100, "checkpoint_every": 100}
     a = train(demo_dir, tmp_path / "a", "tiny", settings, progress=False).run
@@ -268,6 +272,7 @@ def test_moving_average_of_the_generator_ramps_up_its_decay():
     assert betas[1:] == [pytest.approx(2 / 11), 0.2, 0.2]
 
 
+@pytest.mark.integration
 def test_generation_uses_the_moving_average_when_the_run_kept_one(demo_dir, tmp_path):
     settings = {**QUICK, "steps": 2, "preview_every": 100, "ema_decay": 0.9}
     run = train(demo_dir, tmp_path / "ema", "tiny", settings, progress=False).run
@@ -369,6 +374,7 @@ def test_epoch_sampler_visits_every_clip_once_per_epoch():
 # -- user errors: one line, exit code 2, nothing lost ----------------------------------------
 
 
+@pytest.mark.integration
 def test_existing_run_is_never_overwritten(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
@@ -378,6 +384,7 @@ def test_existing_run_is_never_overwritten(demo_dir, tmp_path):
     assert (run / "checkpoints" / "latest.pt").read_bytes() == before
 
 
+@pytest.mark.integration
 def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
@@ -385,6 +392,7 @@ def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
     assert_one_line_error(result, "cannot change n_critic")
 
 
+@pytest.mark.integration
 def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
@@ -424,6 +432,7 @@ def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text(
@@ -587,6 +596,7 @@ def test_the_recipe_options_train_resume_exactly_and_generate(demo_dir, tmp_path
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
 
 
+@pytest.mark.integration
 def test_model_options_cannot_change_on_resume_and_the_classifier_needs_projection(
     demo_dir, tmp_path
 ):
