@@ -2,7 +2,7 @@
 # `make test` runs every test (about 22 minutes alone on two cores). `make test-fast` is for the
 # edit loop: the unit tests only, under 3 minutes; it leaves out the tests marked slow (trainings
 # of many steps, browsers, several processes) and integration (each runs the sfxgan command or
-# trains and evaluates a whole run), which `make test` still runs.
+# another process, or trains a run), which `make test` still runs.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

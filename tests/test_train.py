@@ -123,6 +123,7 @@ def test_cli_train_resume_generate(demo_dir, tmp_path):
     assert np.array_equal(a, b)  # deterministic for a seed, whatever other classes are asked
 
 
+@pytest.mark.integration
 def test_resume_is_exact(demo_dir, tmp_path):
     """N + M steps in one go, and N steps resumed for M, give identical weights on CPU."""
     train(demo_dir, tmp_path / "straight", "tiny", {**QUICK, "steps": 4}, progress=False)
@@ -295,6 +296,7 @@ def test_generation_uses_the_moving_average_when_the_run_kept_one(demo_dir, tmp_
     assert Sampler.from_run(plain).weights == "raw"
 
 
+@pytest.mark.integration
 def test_sampler_api(demo_dir, tmp_path):
     train(demo_dir, tmp_path / "run", "tiny", {**QUICK, "steps": 1}, progress=False)
     sampler = Sampler.from_run(tmp_path / "run")
@@ -308,6 +310,7 @@ def test_sampler_api(demo_dir, tmp_path):
         sampler.generate("thunder")
 
 
+@pytest.mark.integration
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(demo_dir, tmp_path, monkeypatch):
     real_loss = train_module.reconstruction_loss
     calls = {"n": 0}
@@ -485,6 +488,7 @@ def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_interpolation_weights_are_uniform_on_0_1(demo_dir, tmp_path, monkeypatch):
     """WGAN-GP's a ~ U(0, 1), not the reference's N(0, 1) (which also gives a < 0 and a > 1)."""
     real_interpolate = train_module.interpolate
@@ -553,6 +557,7 @@ def test_training_on_a_gpu_in_each_precision(demo_dir, tmp_path, precision):
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
 
 
+@pytest.mark.integration
 def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_weight(
     demo_dir, tmp_path, monkeypatch
 ):
@@ -572,6 +577,7 @@ def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_
     assert penalties[0] > 0 and penalties[1] > 0  # the latest computed penalty is logged
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "settings",
     [
