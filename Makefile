@@ -1,4 +1,8 @@
 # The two commands of the README: `make demo` and `make test`.
+# `make test` runs every test (about 22 minutes alone on two cores). `make test-fast` is for the
+# edit loop: the unit tests only, under 3 minutes; it leaves out the tests marked slow (trainings
+# of many steps, browsers, several processes) and integration (each runs the sfxgan command or
+# another process, or trains a run), which `make test` still runs.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +10,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 DEMO   := demo
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test test-fast lint format clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +35,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not integration"
 
 lint: install
 	$(BIN)/ruff check src tests scripts

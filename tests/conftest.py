@@ -3,9 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from sfxgan import threads
 from sfxgan.apps.demo import write_demo_dataset
@@ -30,24 +28,6 @@ def demo_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo") / "data"
     write_demo_dataset(root, per_class=6, seed=0)
     return root
-
-
-def tone(
-    freq: float = 440.0,
-    seconds: float = 1.0,
-    rate: int = 16000,
-    level: float = 0.5,
-    channels: int = 1,
-) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    mono = (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return mono if channels == 1 else np.stack([mono] * channels, axis=1)
-
-
-def write(path: Path, audio: np.ndarray, rate: int = 16000, **kwargs) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio, rate, **kwargs)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sfxgan.apps.bench import TrainCase, training_flops
-from tests.test_cli import sfxgan
+from tests.helpers import sfxgan
 
 
 @pytest.mark.slow

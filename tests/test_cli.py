@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
+import pytest
 import soundfile as sf
 
 from sfxgan.apps.demo import DEMO_CLASSES
+from tests.helpers import assert_one_line_error, sfxgan
 
-
-def sfxgan(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sfxgan", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("sfxgan: error:") or "error:" in last
-    for word in words:
-        assert word in last, last
+# every test here runs the sfxgan command
+pytestmark = pytest.mark.integration
 
 
 def test_demo_data_command_writes_the_dataset(tmp_path):

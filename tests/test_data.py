@@ -12,7 +12,7 @@ import sfxgan.data.dataset
 from sfxgan.config import get_preset
 from sfxgan.data.dataset import load_dataset, scan_folder
 from sfxgan.errors import DataError
-from tests.conftest import tone, write
+from tests.helpers import tone, write
 
 FEATURES = get_preset("tiny").features
 

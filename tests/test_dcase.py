@@ -24,8 +24,7 @@ from sfxgan.apps.dcase import (
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.run_folder import find_checkpoint
-from tests.conftest import tone
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan, tone
 
 # The tiny preset's 0.512 s at 16 kHz, resampled: the samples of sound in each 4 s file.
 TINY_SOUND = 11_290
@@ -210,6 +209,7 @@ def test_dcase_names_are_used_for_matching_classes_and_a_subset(named_run, tmp_p
     ]
 
 
+@pytest.mark.integration
 def test_two_classes_of_one_category_are_a_one_line_error_writing_nothing(named_run, tmp_path):
     out = tmp_path / "dcase"
     result = sfxgan("generate", named_run, "--out", out, "--dcase", "--per-class", 2)
@@ -217,6 +217,7 @@ def test_two_classes_of_one_category_are_a_one_line_error_writing_nothing(named_
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_an_unknown_class_is_a_one_line_error_writing_nothing(tiny_run, tmp_path):
     out = tmp_path / "dcase"
     result = sfxgan("generate", tiny_run, "--out", out, "--dcase", "--classes", "rain,thunder")

@@ -11,7 +11,6 @@ import dataclasses
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 
@@ -31,8 +30,8 @@ from sfxgan.model.networks import build_models
 from sfxgan.run_folder import load_checkpoint, step_checkpoints
 from sfxgan.training import distributed
 from sfxgan.training.trainer import train
-from tests.test_cli import assert_one_line_error
-from tests.test_train import wait_for_logged_steps
+from tests.helpers import assert_one_line_error, wait_for_logged_steps
+from tests.helpers import free_port as _free_port
 
 # Every part of a step runs: two critic updates with the penalty, the generator with the
 # reconstruction loss (batch-peak normalisation), BatchNorm, the moving average. The paper's
@@ -197,6 +196,7 @@ def test_sigterm_to_torchrun_stops_every_process_after_the_same_step(demo_dir, t
     assert load_checkpoint(run)["step"] == state["step"] + 1
 
 
+@pytest.mark.integration
 def test_a_batch_that_does_not_split_over_the_processes_is_refused(demo_dir, tmp_path):
     """Checked before any process joins the group: a one-line error, exit code 2."""
     env = {**os.environ, "WORLD_SIZE": "3", "RANK": "0", "LOCAL_RANK": "0"}
@@ -212,6 +212,7 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(demo_dir, tmp
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.integration
 def test_processes_that_cannot_meet_say_how_to_start_them(demo_dir, tmp_path):
     """WORLD_SIZE set by hand, without torchrun's rendezvous: one line, exit code 2."""
     env = {**os.environ, "WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}
@@ -267,12 +268,6 @@ def test_batch_shares_travel_to_loader_workers_as_file_names(demo_dir):
 # -- the pieces that make N processes one batch, against the whole batch in one process ----
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _critic_step(critic, real, fake, labels, alpha) -> None:
     x_hat = interpolate(real, fake, alpha)
     scores = critic(torch.cat([real, fake, x_hat]), labels.repeat(3))
@@ -318,6 +313,7 @@ def _global_pieces(rank: int, world: int, port: int, inputs: dict, results) -> N
         dist.destroy_process_group()
 
 
+@pytest.mark.integration
 def test_critic_step_batchnorm_and_batch_peak_over_two_processes_are_the_whole_batchs():
     """Under gloo with two processes: DDP's critic gradient (with the penalty's double
     backward), the generator's BatchNorm and the reconstruction loss's batch peak give what

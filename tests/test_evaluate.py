@@ -22,7 +22,8 @@ from sfxgan.apps.demo import DEMO_CLASSES, write_demo_dataset
 from sfxgan.errors import SfxganError
 from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.evaluate.judge import Judge, JudgeConfig, split_held_out, train_judge_on_folder
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan
+from tests.helpers import write as _write
 
 RATE = 16000
 CLIP = 8192  # 0.512 s: what the tiny preset generates and what the judge listens to
@@ -89,12 +90,6 @@ def copies_dir(real_dir, work) -> Path:
         for path in sorted((real_dir / name).glob("*.wav"))[:FRESH_PER_CLASS]:
             shutil.copy(path, root / name / path.name)
     return root
-
-
-def _write(path: Path, audio: np.ndarray, rate: int = RATE) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, audio, rate)
-    return path
 
 
 def _clips(folder: Path, name: str) -> list[np.ndarray]:
@@ -297,6 +292,7 @@ def test_a_judge_is_never_saved_under_its_sidecar_name(trained_judge, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_classifier_train_command_saves_the_judge_and_prints_its_accuracy(real_dir, tmp_path):
     out = tmp_path / "judges" / "j.pt"
     result = sfxgan(
@@ -312,6 +308,7 @@ def test_classifier_train_command_saves_the_judge_and_prints_its_accuracy(real_d
     assert Judge.load(out).config.clip_samples == CLIP
 
 
+@pytest.mark.integration
 def test_evaluate_command_writes_the_report(real_dir, fresh_dir, judge_file, tmp_path):
     out = tmp_path / "report"
     result = sfxgan(
@@ -351,6 +348,7 @@ def test_evaluate_command_writes_the_report(real_dir, fresh_dir, judge_file, tmp
     assert "Inception Score" in result.stdout
 
 
+@pytest.mark.integration
 def test_evaluate_without_a_classifier_trains_one_and_saves_it(real_dir, tmp_path):
     classes = ["birds", "gunshots"]  # a small real set keeps the judge's 40 epochs short
     real = _copy_classes(real_dir, tmp_path / "real", classes, 4)
@@ -366,6 +364,7 @@ def test_evaluate_without_a_classifier_trains_one_and_saves_it(real_dir, tmp_pat
     assert set(_metrics(out)["per_class"]) == set(classes)
 
 
+@pytest.mark.integration
 def test_evaluate_a_subset_of_classes(real_dir, fresh_dir, judge_file, tmp_path):
     generated = _copy_classes(fresh_dir, tmp_path / "gen", ["rain", "birds"], 3)
     out = tmp_path / "report"
@@ -406,12 +405,14 @@ def _evaluate_error(real_dir, generated, judge_file, tmp_path, *extra):
     )
 
 
+@pytest.mark.integration
 def test_evaluate_missing_generated_folder_is_a_one_line_error(real_dir, judge_file, tmp_path):
     result = _evaluate_error(real_dir, tmp_path / "nowhere", judge_file, tmp_path)
     assert_one_line_error(result, "nowhere", "does not exist", "sfxgan generate")
     assert not (tmp_path / "report").exists()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("content", ["nothing", "class folders without audio"])
 def test_evaluate_empty_generated_folder_is_a_one_line_error(
     real_dir, judge_file, tmp_path, content
@@ -426,6 +427,7 @@ def test_evaluate_empty_generated_folder_is_a_one_line_error(
     assert_one_line_error(result, str(generated), "no audio")
 
 
+@pytest.mark.integration
 def test_evaluate_real_class_without_generated_clips_is_a_one_line_error(
     real_dir, fresh_dir, judge_file, tmp_path
 ):
@@ -435,6 +437,7 @@ def test_evaluate_real_class_without_generated_clips_is_a_one_line_error(
     assert_one_line_error(result, "'gunshots'", "--classes")
 
 
+@pytest.mark.integration
 def test_evaluate_generated_class_unknown_to_the_real_data_is_a_one_line_error(
     real_dir, fresh_dir, judge_file, tmp_path
 ):
@@ -444,6 +447,7 @@ def test_evaluate_generated_class_unknown_to_the_real_data_is_a_one_line_error(
     assert_one_line_error(result, "'thunder'", str(real_dir))
 
 
+@pytest.mark.integration
 def test_evaluate_unknown_class_in_classes_option_is_a_one_line_error(
     real_dir, fresh_dir, judge_file, tmp_path
 ):
@@ -451,6 +455,7 @@ def test_evaluate_unknown_class_in_classes_option_is_a_one_line_error(
     assert_one_line_error(result, "'wind'")
 
 
+@pytest.mark.integration
 def test_evaluate_with_a_file_that_is_not_a_classifier_is_a_one_line_error(
     real_dir, fresh_dir, tmp_path
 ):
@@ -460,6 +465,7 @@ def test_evaluate_with_a_file_that_is_not_a_classifier_is_a_one_line_error(
     assert_one_line_error(result, str(fake), "not an sfxgan classifier")
 
 
+@pytest.mark.integration
 def test_evaluate_out_pointing_to_a_file_is_a_one_line_error(
     real_dir, fresh_dir, judge_file, tmp_path
 ):
@@ -487,6 +493,7 @@ def test_evaluate_out_pointing_to_a_file_is_a_one_line_error(
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_evaluate_with_a_run_adds_phase_consistency_and_losses(real_dir, judge_file, tmp_path):
     from sfxgan.training.trainer import train
 
@@ -579,6 +586,7 @@ def test_experiment_compare_writes_the_table_and_resumes(demo_dir, tmp_path):
     assert (out / "results.csv").read_text().count("\n") == 3
 
 
+@pytest.mark.integration
 def test_experiment_compare_bad_weights_is_a_one_line_error(demo_dir, tmp_path):
     result = sfxgan(
         "experiment", "compare", demo_dir, "--out", tmp_path / "e", "--weights", "a,b", "--quiet"

@@ -18,7 +18,7 @@ from sfxgan.apps import export
 from sfxgan.dsp.features import from_log_spec
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -174,6 +174,7 @@ def test_graph_griffin_lim_is_sfxgan_s_for_other_stft_settings(config):
     assert (got - want).abs().max() < AUDIO_ATOL
 
 
+@pytest.mark.integration
 def test_a_foreign_file_as_run_is_a_one_line_error(tmp_path):
     foreign = tmp_path / "model.pt"
     foreign.write_bytes(b"not a checkpoint at all")
@@ -183,6 +184,7 @@ def test_a_foreign_file_as_run_is_a_one_line_error(tmp_path):
     assert list(out.parent.iterdir()) == []  # no temporary file left behind
 
 
+@pytest.mark.integration
 def test_an_unwritable_out_is_a_one_line_error(tmp_path, tiny_run):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file where a folder should be")

@@ -27,7 +27,7 @@ import torch
 from sfxgan.apps.studio import MAX_CLIPS, Studio
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, free_port, sfxgan
 
 REPO = Path(__file__).resolve().parents[1]
 # where the browser test leaves its screenshot (and the ZIP it downloaded) for people to look at
@@ -143,10 +143,12 @@ def test_bad_requests_are_refused_with_a_message(studio, request_, message):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_studio_of_a_missing_run_is_a_one_line_error(tmp_path):
     assert_one_line_error(sfxgan("studio", tmp_path / "nothing"), "does not exist")
 
 
+@pytest.mark.integration
 def test_studio_without_gradio_says_how_to_install_it(tiny_run):
     # a Python in which `import gradio` fails, as where the extra is not installed
     code = (
@@ -155,12 +157,6 @@ def test_studio_without_gradio_says_how_to_install_it(tiny_run):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert_one_line_error(result, "pip install 'sfxgan[studio]'")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_studio(run: Path, port: int, *extra: str) -> subprocess.Popen:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sfxgan import threads
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan
 
 SPIN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 
@@ -48,6 +48,7 @@ def test_a_core_counts_as_busy_when_others_use_more_than_half_of_it():
     assert threads.choose_threads(1.5, 0.0) == 1  # a quota of 1.5 cores
 
 
+@pytest.mark.integration
 @needs_two_cores
 def test_the_load_of_another_process_is_measured_and_our_own_is_not():
     skip_unless_idle()
@@ -70,6 +71,7 @@ def test_the_load_of_another_process_is_measured_and_our_own_is_not():
     assert own is not None and own < 0.5
 
 
+@pytest.mark.integration
 @needs_two_cores
 def test_auto_follows_the_load_while_it_runs():
     skip_unless_idle()
@@ -100,6 +102,7 @@ def without_thread_settings() -> dict:
     return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
 
 
+@pytest.mark.integration
 @needs_two_cores
 def test_train_reports_its_choice_alone_and_beside_a_busy_process(demo_dir, tmp_path):
     skip_unless_idle()
@@ -140,6 +143,7 @@ def test_sfxgan_asks_the_openmp_runtime_to_wait_passively():
     assert result.stdout.strip() == "ACTIVE"
 
 
+@pytest.mark.integration
 def test_a_thread_count_must_be_auto_or_positive():
     for bad in ("0", "two", "-1"):
         result = sfxgan("--threads", bad, "demo-data", "x")

@@ -13,7 +13,10 @@ from sfxgan.evaluate.judge import Judge
 from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality
 from sfxgan.generate import Sampler, generate_to_folder
 from sfxgan.training.trainer import train
-from tests.test_cli import sfxgan
+from tests.helpers import sfxgan
+
+# every test here trains a run with quality checks or runs the sfxgan command on one
+pytestmark = pytest.mark.integration
 
 QUICK = {"batch_size": 4, "recon_iters": 3, "preview_every": 100, "checkpoint_every": 2}
 

@@ -8,8 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,7 +23,7 @@ from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.run_folder import load_checkpoint, step_checkpoints
 from sfxgan.training.trainer import TrainingDiverged, ema_average, train
-from tests.test_cli import assert_one_line_error, sfxgan
+from tests.helpers import assert_one_line_error, sfxgan, wait_for_logged_steps
 
 # Small and quick, but every part of the step runs (critic, penalty, generator, recon loss).
 QUICK = {
@@ -56,6 +54,7 @@ QUICK_ARGS = [
 ]
 
 
+@pytest.mark.integration
 def test_cli_train_resume_generate(demo_dir, tmp_path):
     run, out = tmp_path / "run", tmp_path / "sounds"
     result = sfxgan("train", demo_dir, "--out", run, "--steps", 3, *QUICK_ARGS)
@@ -124,6 +123,7 @@ def test_cli_train_resume_generate(demo_dir, tmp_path):
     assert np.array_equal(a, b)  # deterministic for a seed, whatever other classes are asked
 
 
+@pytest.mark.integration
 def test_resume_is_exact(demo_dir, tmp_path):
     """N + M steps in one go, and N steps resumed for M, give identical weights on CPU."""
     train(demo_dir, tmp_path / "straight", "tiny", {**QUICK, "steps": 4}, progress=False)
@@ -144,6 +144,7 @@ def test_resume_is_exact(demo_dir, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     """--precision bf16 runs the whole step, records the choice, and its first step (same
     initial weights and batch as fp32) measures the same losses up to bfloat16 rounding;
@@ -182,6 +183,7 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     assert_one_line_error(bad, "precision must be one of fp32, bf16, fp16, auto")
 
 
+@pytest.mark.integration
 def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(
     demo_dir, tmp_path, monkeypatch
 ):
@@ -234,6 +236,7 @@ def test_fp16_with_gradient_scaling_trains_and_resumes(demo_dir, tmp_path):
     assert load_checkpoint(fp16)["scaler_critic"]["scale"] <= 2 * scale
 
 
+@pytest.mark.integration
 def test_experiment_curves_overlays_runs_and_measures_their_gap(demo_dir, tmp_path):
     settings = {**QUICK, "steps": 3, "preview_every": 100, "checkpoint_every": 100}
     a = train(demo_dir, tmp_path / "a", "tiny", settings, progress=False).run
@@ -270,6 +273,7 @@ def test_moving_average_of_the_generator_ramps_up_its_decay():
     assert betas[1:] == [pytest.approx(2 / 11), 0.2, 0.2]
 
 
+@pytest.mark.integration
 def test_generation_uses_the_moving_average_when_the_run_kept_one(demo_dir, tmp_path):
     settings = {**QUICK, "steps": 2, "preview_every": 100, "ema_decay": 0.9}
     run = train(demo_dir, tmp_path / "ema", "tiny", settings, progress=False).run
@@ -292,6 +296,7 @@ def test_generation_uses_the_moving_average_when_the_run_kept_one(demo_dir, tmp_
     assert Sampler.from_run(plain).weights == "raw"
 
 
+@pytest.mark.integration
 def test_sampler_api(demo_dir, tmp_path):
     train(demo_dir, tmp_path / "run", "tiny", {**QUICK, "steps": 1}, progress=False)
     sampler = Sampler.from_run(tmp_path / "run")
@@ -305,6 +310,7 @@ def test_sampler_api(demo_dir, tmp_path):
         sampler.generate("thunder")
 
 
+@pytest.mark.integration
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(demo_dir, tmp_path, monkeypatch):
     real_loss = train_module.reconstruction_loss
     calls = {"n": 0}
@@ -320,15 +326,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(demo_dir, tmp_
     kept = load_checkpoint(tmp_path / "run")
     assert kept["step"] == 2
     assert all(torch.isfinite(v).all() for v in kept["generator"].values() if v.is_floating_point())
-
-
-def wait_for_logged_steps(metrics: Path, steps: int, timeout: float) -> None:
-    """Until a running training has logged `steps` rows to its metrics.csv (or the timeout)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline and (
-        not metrics.exists() or len(metrics.read_text().splitlines()) < steps + 1
-    ):
-        time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -380,6 +377,7 @@ def test_epoch_sampler_visits_every_clip_once_per_epoch():
 # -- user errors: one line, exit code 2, nothing lost ----------------------------------------
 
 
+@pytest.mark.integration
 def test_existing_run_is_never_overwritten(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
@@ -389,6 +387,7 @@ def test_existing_run_is_never_overwritten(demo_dir, tmp_path):
     assert (run / "checkpoints" / "latest.pt").read_bytes() == before
 
 
+@pytest.mark.integration
 def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
@@ -396,6 +395,7 @@ def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
     assert_one_line_error(result, "cannot change n_critic")
 
 
+@pytest.mark.integration
 def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
@@ -435,6 +435,7 @@ def test_bad_checkpoints_and_requests(demo_dir, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text(
@@ -487,6 +488,7 @@ def test_config_file_then_options_override_the_preset(demo_dir, tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_interpolation_weights_are_uniform_on_0_1(demo_dir, tmp_path, monkeypatch):
     """WGAN-GP's a ~ U(0, 1), not the reference's N(0, 1) (which also gives a < 0 and a > 1)."""
     real_interpolate = train_module.interpolate
@@ -555,6 +557,7 @@ def test_training_on_a_gpu_in_each_precision(demo_dir, tmp_path, precision):
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
 
 
+@pytest.mark.integration
 def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_weight(
     demo_dir, tmp_path, monkeypatch
 ):
@@ -574,6 +577,7 @@ def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_
     assert penalties[0] > 0 and penalties[1] > 0  # the latest computed penalty is logged
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "settings",
     [
@@ -598,6 +602,7 @@ def test_the_recipe_options_train_resume_exactly_and_generate(demo_dir, tmp_path
     assert clips.shape == (2, 8192) and np.isfinite(clips).all()
 
 
+@pytest.mark.integration
 def test_model_options_cannot_change_on_resume_and_the_classifier_needs_projection(
     demo_dir, tmp_path
 ):

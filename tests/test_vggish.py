@@ -15,7 +15,7 @@ from sfxgan.evaluate.vggish import (
     log_mel_examples,
     vggish_embeddings,
 )
-from tests.conftest import tone
+from tests.helpers import tone
 
 
 def htk_mel(hz: float) -> float:
@@ -216,11 +216,12 @@ def model_file(model, tmp_path):
     path.unlink(missing_ok=True)  # ~290 MB
 
 
+@pytest.mark.integration
 def test_evaluate_adds_fad_columns_with_local_weights_and_says_how_without(
     model_file, tmp_path, monkeypatch
 ):
     from sfxgan.apps.demo import write_demo_dataset
-    from tests.test_cli import assert_one_line_error, sfxgan
+    from tests.helpers import assert_one_line_error, sfxgan
 
     real, generated = tmp_path / "real", tmp_path / "generated"
     write_demo_dataset(real, per_class=4, seed=0)

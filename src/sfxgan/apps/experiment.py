@@ -25,7 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, DEFAULT_PRESET, get_preset
+from sfxgan.config import (
+    DEFAULT_PHASE,
+    DEFAULT_PHASE_ITERS,
+    DEFAULT_PRESET,
+    FeatureConfig,
+    get_preset,
+)
 from sfxgan.errors import ConfigError, SfxganError
 
 # (metrics key, column header, better): the overall figures compared across weights
@@ -91,6 +97,20 @@ def _run_step(run: Path) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What every trial of one comparison shares."""
+
+    data: str | Path
+    preset: str
+    steps: int
+    per_class: int
+    settings: dict
+    judge_path: Path
+    progress: bool
+    log: Callable[[str], None]
+
+
 def compare(
     data: str | Path,
     out: str | Path,
@@ -105,12 +125,7 @@ def compare(
 ) -> dict:
     """Train, generate and evaluate every (weight, seed); write the tables. Returns results."""
     from sfxgan.data.dataset import list_source
-    from sfxgan.evaluate.evaluation import evaluate
-    from sfxgan.evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
-    from sfxgan.evaluate.report import write_report
-    from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality, save_quality_curves
-    from sfxgan.generate import Sampler, generate_to_folder
-    from sfxgan.training.trainer import train
+    from sfxgan.evaluate.tracking import read_quality, save_quality_curves
 
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
@@ -121,72 +136,20 @@ def compare(
     if per_class is None:
         counts = [sum(e.label == c for e in listing.entries) for c in listing.classes]
         per_class = max(2, min(counts)) if counts else 2
-
-    judge_path = out / "classifier.pt"
-    if judge_path.is_file():
-        judge = Judge.load(judge_path)
-    else:
-        log(f"training the judge on {data}")
-        config = JudgeConfig(
-            clip_samples=round(
-                features.clip_samples * JudgeConfig.sample_rate / features.sample_rate
-            )
-        )
-        judge = train_judge_on_folder(data, config, seed=0, progress=progress)
-        judge.save(judge_path)
-    log(f"judge held-out accuracy {100 * (judge.accuracy or 0):.1f} %")
+    plan = _Plan(
+        data, preset, steps, per_class, settings or {}, out / "classifier.pt", progress, log
+    )
+    judge = _shared_judge(plan, features)
 
     trials = [Trial(w, s) for w in weights for s in seeds]
     rows = []
     for i, trial in enumerate(trials, start=1):
         run = out / "runs" / trial.name
-        metrics_path = run / "evaluation" / "metrics.json"
-        if not metrics_path.is_file():
-            step = _run_step(run)
-            if step < steps:
-                log(f"[{i}/{len(trials)}] training {trial.name} ({steps} steps)")
-                # the quality checks during training use the shared judge too: every curve
-                # and every final figure comes from one judge
-                run.mkdir(parents=True, exist_ok=True)
-                if not (run / JUDGE_FILE).is_file():
-                    shutil.copyfile(judge_path, run / JUDGE_FILE)
-                result = train(
-                    data,
-                    run,
-                    preset,
-                    {
-                        **(settings or {}),
-                        "steps": steps,
-                        "recon_weight": trial.weight,
-                        "seed": trial.seed,
-                    },
-                    resume=step > 0,
-                    progress=progress,
-                )
-                if result.interrupted:
-                    raise KeyboardInterrupt
-                (run / "train_seconds.txt").write_text(f"{result.seconds:.1f}\n")
+        if not (run / "evaluation" / "metrics.json").is_file():
+            _train_trial(plan, trial, run, f"[{i}/{len(trials)}]")
             log(f"[{i}/{len(trials)}] generating and evaluating {trial.name}")
-            sampler = Sampler.from_run(run)
-            generated = run / "generated"
-            generate_to_folder(
-                sampler,
-                generated,
-                per_class,
-                None,
-                trial.seed,
-                DEFAULT_PHASE,
-                DEFAULT_PHASE_ITERS,
-                False,
-            )
-            evaluation = evaluate(data, generated, judge=judge, run=run, progress=False, log=None)
-            write_report(evaluation, run / "evaluation", run=run)
-        overall = json.loads(metrics_path.read_text())["overall"]
-        seconds_file = run / "train_seconds.txt"
-        train_seconds = float(seconds_file.read_text()) if seconds_file.is_file() else None
-        rows.append(
-            {"weight": trial.weight, "seed": trial.seed, "train_seconds": train_seconds, **overall}
-        )
+            _evaluate_trial(plan, trial, run, judge)
+        rows.append(_trial_row(trial, run))
     results = summarise(rows, weights)
     curves = {t.name: read_quality(out / "runs" / t.name) for t in trials}
     save_quality_curves(out / "curves.png", curves, {t.name: f"w={t.weight:g}" for t in trials})
@@ -198,6 +161,83 @@ def compare(
         dict(data=str(data), preset=preset, steps=steps, seeds=seeds, per_class=per_class),
     )
     return results
+
+
+def _shared_judge(plan: _Plan, features: FeatureConfig):
+    """The comparison's one judge: loaded when an earlier call trained it, else trained on the
+    data at the preset's clip length and saved."""
+    from sfxgan.evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
+
+    if plan.judge_path.is_file():
+        judge = Judge.load(plan.judge_path)
+    else:
+        plan.log(f"training the judge on {plan.data}")
+        config = JudgeConfig(
+            clip_samples=round(
+                features.clip_samples * JudgeConfig.sample_rate / features.sample_rate
+            )
+        )
+        judge = train_judge_on_folder(plan.data, config, seed=0, progress=plan.progress)
+        judge.save(plan.judge_path)
+    plan.log(f"judge held-out accuracy {100 * (judge.accuracy or 0):.1f} %")
+    return judge
+
+
+def _train_trial(plan: _Plan, trial: Trial, run: Path, counter: str) -> None:
+    """Train the trial's run up to the planned steps, resuming what an earlier call left."""
+    from sfxgan.evaluate.tracking import JUDGE_FILE
+    from sfxgan.training.trainer import train
+
+    step = _run_step(run)
+    if step >= plan.steps:
+        return
+    plan.log(f"{counter} training {trial.name} ({plan.steps} steps)")
+    # the quality checks during training use the shared judge too: every curve and every
+    # final figure comes from one judge
+    run.mkdir(parents=True, exist_ok=True)
+    if not (run / JUDGE_FILE).is_file():
+        shutil.copyfile(plan.judge_path, run / JUDGE_FILE)
+    result = train(
+        plan.data,
+        run,
+        plan.preset,
+        {**plan.settings, "steps": plan.steps, "recon_weight": trial.weight, "seed": trial.seed},
+        resume=step > 0,
+        progress=plan.progress,
+    )
+    if result.interrupted:
+        raise KeyboardInterrupt
+    (run / "train_seconds.txt").write_text(f"{result.seconds:.1f}\n")
+
+
+def _evaluate_trial(plan: _Plan, trial: Trial, run: Path, judge) -> None:
+    """Generate the trial's clips into RUN/generated and evaluate them into RUN/evaluation."""
+    from sfxgan.evaluate.evaluation import evaluate
+    from sfxgan.evaluate.report import write_report
+    from sfxgan.generate import Sampler, generate_to_folder
+
+    sampler = Sampler.from_run(run)
+    generated = run / "generated"
+    generate_to_folder(
+        sampler,
+        generated,
+        plan.per_class,
+        None,
+        trial.seed,
+        DEFAULT_PHASE,
+        DEFAULT_PHASE_ITERS,
+        False,
+    )
+    evaluation = evaluate(plan.data, generated, judge=judge, run=run, progress=False, log=None)
+    write_report(evaluation, run / "evaluation", run=run)
+
+
+def _trial_row(trial: Trial, run: Path) -> dict:
+    """The trial's line of the tables: its weight, seed, training time and overall figures."""
+    overall = json.loads((run / "evaluation" / "metrics.json").read_text())["overall"]
+    seconds_file = run / "train_seconds.txt"
+    train_seconds = float(seconds_file.read_text()) if seconds_file.is_file() else None
+    return {"weight": trial.weight, "seed": trial.seed, "train_seconds": train_seconds, **overall}
 
 
 def summarise(rows: list[dict], weights: list[float]) -> dict:

@@ -29,6 +29,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -261,163 +262,265 @@ def build_page(studio: Studio, title: str):
     """The Gradio page over a Studio. Returns a `gr.Blocks`, not yet launched."""
     import gradio as gr
 
-    classes = studio.classes
-    sampler = studio.sampler
-    weights = "moving average of the weights" if sampler.weights == "ema" else "trained weights"
-
     # Gradio copies every WAV it serves into its own cache: files older than an hour are
     # removed every hour, so a studio left running for days does not fill the disk
     with gr.Blocks(title=f"sfxgan studio: {title}", delete_cache=(3600, 3600)) as page:
         take_state = gr.State(None)
-        gr.Markdown(
-            f"## sfxgan studio: {title}\n"
-            f"Step {sampler.step} ({weights}), {len(classes)} classes, "
-            f"{sampler.spec.features.duration:.2f} s clips at {sampler.sample_rate} Hz. "
-            "**Generate** draws new clips; the sliders change the clips on the page."
+        gr.Markdown(_heading(studio, title))
+        controls = _controls(studio.classes)
+        grid = _clip_grid()
+        morph = _morph_controls()
+        outputs = [
+            take_state,
+            controls.status,
+            controls.download_all,
+            *grid.slots,
+            *grid.players,
+            *grid.pictures,
+        ]
+        _connect(_Handlers(studio, len(outputs)), take_state, controls, grid, morph, outputs)
+    return page
+
+
+def _heading(studio: Studio, title: str) -> str:
+    sampler = studio.sampler
+    weights = "moving average of the weights" if sampler.weights == "ema" else "trained weights"
+    return (
+        f"## sfxgan studio: {title}\n"
+        f"Step {sampler.step} ({weights}), {len(studio.classes)} classes, "
+        f"{sampler.spec.features.duration:.2f} s clips at {sampler.sample_rate} Hz. "
+        "**Generate** draws new clips; the sliders change the clips on the page."
+    )
+
+
+@dataclasses.dataclass
+class _Controls:
+    """The knobs above the clips, the Generate and ZIP buttons and the status line."""
+
+    class_box: Any
+    blend_box: Any
+    blend_slider: Any
+    count: Any
+    seed: Any
+    variation: Any
+    generate: Any
+    download_all: Any
+    status: Any
+
+    @property
+    def voice(self) -> list:
+        """The inputs of Studio.voice, in its order."""
+        return [self.class_box, self.blend_box, self.blend_slider, self.variation]
+
+
+def _controls(classes: list[str]) -> _Controls:
+    import gradio as gr
+
+    with gr.Row():
+        # custom values reach Studio.voice, whose message names the known classes, instead
+        # of Gradio's own check, which answers with a traceback on the console
+        class_box = gr.Dropdown(
+            classes, value=classes[0], label="Class", elem_id="class", allow_custom_value=True
         )
-        with gr.Row():
-            # custom values reach Studio.voice, whose message names the known classes, instead
-            # of Gradio's own check, which answers with a traceback on the console
-            class_box = gr.Dropdown(
-                classes, value=classes[0], label="Class", elem_id="class", allow_custom_value=True
-            )
-            blend_box = gr.Dropdown(
-                [NO_BLEND, *classes],
-                value=NO_BLEND,
-                label="Blend with",
-                elem_id="blend-with",
-                allow_custom_value=True,
-            )
-            blend_slider = gr.Slider(
-                0, 1, 0.5, step=0.05, label="Blend", info="0: the class, 1: the other class"
-            )
-        with gr.Row():
-            count = gr.Slider(
-                1, MAX_CLIPS, 4, step=1, label="Variations", elem_id="count", precision=0
-            )
-            seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="seed")
-            variation = gr.Slider(
-                0,
-                MAX_VARIATION,
-                1.0,
-                step=0.05,
-                label="Variation",
-                info="latent truncation: 0 the class's central sound, 1 as trained",
-                elem_id="variation",
-            )
-        with gr.Row():
-            generate = gr.Button("Generate", variant="primary", elem_id="generate")
-            download_all = gr.DownloadButton(
-                "Download all (ZIP)", visible=False, elem_id="download-all"
-            )
-        status = gr.Markdown(elem_id="status")
+        blend_box = gr.Dropdown(
+            [NO_BLEND, *classes],
+            value=NO_BLEND,
+            label="Blend with",
+            elem_id="blend-with",
+            allow_custom_value=True,
+        )
+        blend_slider = gr.Slider(
+            0, 1, 0.5, step=0.05, label="Blend", info="0: the class, 1: the other class"
+        )
+    with gr.Row():
+        count = gr.Slider(1, MAX_CLIPS, 4, step=1, label="Variations", elem_id="count", precision=0)
+        seed = gr.Number(0, precision=0, label="Seed", minimum=0, elem_id="seed")
+        variation = gr.Slider(
+            0,
+            MAX_VARIATION,
+            1.0,
+            step=0.05,
+            label="Variation",
+            info="latent truncation: 0 the class's central sound, 1 as trained",
+            elem_id="variation",
+        )
+    with gr.Row():
+        generate = gr.Button("Generate", variant="primary", elem_id="generate")
+        download_all = gr.DownloadButton(
+            "Download all (ZIP)", visible=False, elem_id="download-all"
+        )
+    status = gr.Markdown(elem_id="status")
+    return _Controls(
+        class_box, blend_box, blend_slider, count, seed, variation, generate, download_all, status
+    )
 
-        slots, players, pictures, rerolls = [], [], [], []
-        per_row = 4
-        for row_start in range(0, MAX_CLIPS, per_row):
-            with gr.Row(equal_height=True):
-                for i in range(row_start, row_start + per_row):
-                    with gr.Column(visible=False, elem_classes="clip", min_width=220) as slot:
-                        players.append(
-                            gr.Audio(
-                                type="filepath",
-                                label=f"Clip {i + 1}",
-                                interactive=False,
-                                buttons=["download"],
-                                elem_classes="clip-audio",
-                            )
+
+@dataclasses.dataclass
+class _ClipGrid:
+    """MAX_CLIPS slots, four to a row, each a player, a picture and a regenerate button; the
+    slots past the take's clips stay hidden."""
+
+    slots: list
+    players: list
+    pictures: list
+    rerolls: list
+
+
+def _clip_grid(per_row: int = 4) -> _ClipGrid:
+    import gradio as gr
+
+    grid = _ClipGrid([], [], [], [])
+    for row_start in range(0, MAX_CLIPS, per_row):
+        with gr.Row(equal_height=True):
+            for i in range(row_start, row_start + per_row):
+                with gr.Column(visible=False, elem_classes="clip", min_width=220) as slot:
+                    grid.players.append(
+                        gr.Audio(
+                            type="filepath",
+                            label=f"Clip {i + 1}",
+                            interactive=False,
+                            buttons=["download"],
+                            elem_classes="clip-audio",
                         )
-                        pictures.append(
-                            gr.Image(
-                                show_label=False,
-                                interactive=False,
-                                height=140,
-                                format="png",
-                                buttons=["fullscreen"],
-                                elem_classes="clip-picture",
-                            )
+                    )
+                    grid.pictures.append(
+                        gr.Image(
+                            show_label=False,
+                            interactive=False,
+                            height=140,
+                            format="png",
+                            buttons=["fullscreen"],
+                            elem_classes="clip-picture",
                         )
-                        rerolls.append(gr.Button(f"Regenerate clip {i + 1}", size="sm"))
-                    slots.append(slot)
+                    )
+                    grid.rerolls.append(gr.Button(f"Regenerate clip {i + 1}", size="sm"))
+                grid.slots.append(slot)
+    return grid
 
-        with gr.Accordion("Morph between two clips", open=False), gr.Row():
-            morph_first = gr.Number(1, precision=0, label="From clip", minimum=1)
-            morph_last = gr.Number(2, precision=0, label="To clip", minimum=1)
-            morph_steps = gr.Slider(2, MAX_MORPH_STEPS, 6, step=1, label="Steps")
-            morph = gr.Button("Morph")
 
-        voice_inputs = [class_box, blend_box, blend_slider, variation]
-        outputs = [take_state, status, download_all, *slots, *players, *pictures]
+@dataclasses.dataclass
+class _MorphControls:
+    first: Any
+    last: Any
+    steps: Any
+    button: Any
 
-        def show(take: Take, voice: Voice, action: str) -> list:
-            rendered = studio.render(take, voice)
-            n = len(rendered.wavs)
-            message = (
-                f"{action}: {n} clip{'s' if n > 1 else ''} of **{voice.stem}** in "
-                f"{rendered.seconds:.2f} s ({1000 * rendered.seconds_per_clip:.0f} ms per clip)"
-            )
-            visible = [gr.Column(visible=i < n) for i in range(MAX_CLIPS)]
-            audio = [str(rendered.wavs[i]) if i < n else None for i in range(MAX_CLIPS)]
-            images = [rendered.pictures[i] if i < n else None for i in range(MAX_CLIPS)]
-            zip_button = gr.DownloadButton(value=str(rendered.zip_path), visible=True)
-            return [take, message, zip_button, *visible, *audio, *images]
 
-        def answer(action: str, request) -> list:
-            """Run one request; a bad one leaves the page as it is and says why on it."""
-            try:
-                take, voice = request()
-                return show(take, voice, action)
-            except SfxganError as exc:
-                return [gr.skip(), f"**Not done:** {exc}", *[gr.skip()] * (len(outputs) - 2)]
+def _morph_controls() -> _MorphControls:
+    import gradio as gr
 
-        def shown(take: Take | None) -> Take:
-            if take is None:
-                raise SfxganError("generate some clips first")
-            return take
+    with gr.Accordion("Morph between two clips", open=False), gr.Row():
+        first = gr.Number(1, precision=0, label="From clip", minimum=1)
+        last = gr.Number(2, precision=0, label="To clip", minimum=1)
+        steps = gr.Slider(2, MAX_MORPH_STEPS, 6, step=1, label="Steps")
+        button = gr.Button("Morph")
+    return _MorphControls(first, last, steps, button)
 
-        def on_generate(class_name, blend_with, blend, variation_, count_, seed_) -> list:
-            return answer(
-                "Generated",
+
+class _Handlers:
+    """What the page's events do: each asks the Studio for a take and a voice, renders them
+    and returns the new value of every output (the take, the status line, the ZIP button,
+    then each slot's visibility, audio and picture)."""
+
+    def __init__(self, studio: Studio, n_outputs: int):
+        self.studio = studio
+        self.n_outputs = n_outputs
+
+    def show(self, take: Take, voice: Voice, action: str) -> list:
+        import gradio as gr
+
+        rendered = self.studio.render(take, voice)
+        n = len(rendered.wavs)
+        message = (
+            f"{action}: {n} clip{'s' if n > 1 else ''} of **{voice.stem}** in "
+            f"{rendered.seconds:.2f} s ({1000 * rendered.seconds_per_clip:.0f} ms per clip)"
+        )
+        visible = [gr.Column(visible=i < n) for i in range(MAX_CLIPS)]
+        audio = [str(rendered.wavs[i]) if i < n else None for i in range(MAX_CLIPS)]
+        images = [rendered.pictures[i] if i < n else None for i in range(MAX_CLIPS)]
+        zip_button = gr.DownloadButton(value=str(rendered.zip_path), visible=True)
+        return [take, message, zip_button, *visible, *audio, *images]
+
+    def answer(self, action: str, request) -> list:
+        """Run one request; a bad one leaves the page as it is and says why on it."""
+        import gradio as gr
+
+        try:
+            take, voice = request()
+            return self.show(take, voice, action)
+        except SfxganError as exc:
+            return [gr.skip(), f"**Not done:** {exc}", *[gr.skip()] * (self.n_outputs - 2)]
+
+    @staticmethod
+    def shown(take: Take | None) -> Take:
+        if take is None:
+            raise SfxganError("generate some clips first")
+        return take
+
+    def on_generate(self, class_name, blend_with, blend, variation, count, seed) -> list:
+        return self.answer(
+            "Generated",
+            lambda: (
+                self.studio.new_take(class_name, count, seed),
+                self.studio.voice(class_name, blend_with, blend, variation),
+            ),
+        )
+
+    def on_knob(self, take, *voice) -> list:
+        import gradio as gr
+
+        if take is None:  # nothing on the page yet: the knobs wait for Generate
+            return [gr.skip()] * self.n_outputs
+        return self.answer("Re-voiced", lambda: (take, self.studio.voice(*voice)))
+
+    def on_reroll(self, index: int):
+        def handler(take, *voice) -> list:
+            return self.answer(
+                f"Regenerated clip {index + 1}",
                 lambda: (
-                    studio.new_take(class_name, count_, seed_),
-                    studio.voice(class_name, blend_with, blend, variation_),
+                    self.studio.reroll(self.shown(take), index + 1),
+                    self.studio.voice(*voice),
                 ),
             )
 
-        def on_knob(take, *voice) -> list:
-            if take is None:  # nothing on the page yet: the knobs wait for Generate
-                return [gr.skip()] * len(outputs)
-            return answer("Re-voiced", lambda: (take, studio.voice(*voice)))
+        return handler
 
-        def on_reroll(index: int):
-            def handler(take, *voice) -> list:
-                return answer(
-                    f"Regenerated clip {index + 1}",
-                    lambda: (studio.reroll(shown(take), index + 1), studio.voice(*voice)),
-                )
-
-            return handler
-
-        def on_morph(take, class_name, blend_with, blend, variation_, first, last, steps):
-            voice = (class_name, blend_with, blend, variation_)
-            return answer(
-                "Morphed",
-                lambda: (studio.morph(shown(take), first, last, steps), studio.voice(*voice)),
-            )
-
-        generate.click(on_generate, [*voice_inputs, count, seed], outputs, api_name="generate")
-        for knob in (blend_slider, variation):
-            knob.release(on_knob, [take_state, *voice_inputs], outputs, api_name=False)
-        blend_box.input(on_knob, [take_state, *voice_inputs], outputs, api_name=False)
-        for i, button in enumerate(rerolls):
-            button.click(on_reroll(i), [take_state, *voice_inputs], outputs, api_name=False)
-        morph.click(
-            on_morph,
-            [take_state, *voice_inputs, morph_first, morph_last, morph_steps],
-            outputs,
-            api_name="morph",
+    def on_morph(self, take, class_name, blend_with, blend, variation, first, last, steps):
+        voice = (class_name, blend_with, blend, variation)
+        return self.answer(
+            "Morphed",
+            lambda: (
+                self.studio.morph(self.shown(take), first, last, steps),
+                self.studio.voice(*voice),
+            ),
         )
-    return page
+
+
+def _connect(
+    handlers: _Handlers,
+    take_state,
+    controls: _Controls,
+    grid: _ClipGrid,
+    morph: _MorphControls,
+    outputs: list,
+) -> None:
+    """Bind the events: Generate and Morph are also the page's API; the knobs re-voice the
+    clips on the page when let go."""
+    voice = controls.voice
+    controls.generate.click(
+        handlers.on_generate, [*voice, controls.count, controls.seed], outputs, api_name="generate"
+    )
+    for knob in (controls.blend_slider, controls.variation):
+        knob.release(handlers.on_knob, [take_state, *voice], outputs, api_name=False)
+    controls.blend_box.input(handlers.on_knob, [take_state, *voice], outputs, api_name=False)
+    for i, button in enumerate(grid.rerolls):
+        button.click(handlers.on_reroll(i), [take_state, *voice], outputs, api_name=False)
+    morph.button.click(
+        handlers.on_morph,
+        [take_state, *voice, morph.first, morph.last, morph.steps],
+        outputs,
+        api_name="morph",
+    )
 
 
 def serve(
