@@ -58,15 +58,27 @@ def add_run_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_preset_option(
-    parser: argparse.ArgumentParser, default: str | None = DEFAULT_PRESET, help: str | None = None
+    parser: argparse.ArgumentParser,
+    default: str | None = DEFAULT_PRESET,
+    help: str = "shapes and default settings (default: %(default)s)",
 ) -> None:
     parser.add_argument("--preset", default=default, choices=sorted(PRESETS), help=help)
 
 
 def add_phase_options(parser: argparse.ArgumentParser) -> None:
     """--phase and --iters: how spectrograms become audio."""
-    parser.add_argument("--phase", default=DEFAULT_PHASE, choices=PHASE_METHODS)
-    parser.add_argument("--iters", type=positive_int, default=DEFAULT_PHASE_ITERS)
+    parser.add_argument(
+        "--phase",
+        default=DEFAULT_PHASE,
+        choices=PHASE_METHODS,
+        help="how spectrograms become audio (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iters",
+        type=positive_int,
+        default=DEFAULT_PHASE_ITERS,
+        help="iterations of that method (default: %(default)s)",
+    )
 
 
 def add_crop_option(
