@@ -1,0 +1,118 @@
+"""`sfxgan train DATA --out RUN`: one option per training setting, read from the settings
+dataclasses (TrainConfig and the model options of ModelConfig) so that none is typed twice."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from sfxgan.cli.options import (
+    add_cache_options,
+    add_data_argument,
+    add_preset_option,
+    add_quiet_option,
+)
+from sfxgan.config import (
+    CROP_MODES,
+    DEFAULT_PRESET,
+    MODEL_CHOICES,
+    MODEL_OPTIONS,
+    PHASE_METHODS,
+    ModelConfig,
+    TrainConfig,
+)
+from sfxgan.errors import SfxganError
+
+# the allowed values of the settings that have a fixed set
+SETTING_CHOICES = {
+    "recon_phase": PHASE_METHODS,
+    "recon_normalize": ("batch", "clip"),
+    "crop": CROP_MODES,
+    **MODEL_CHOICES,
+}
+
+
+def setting_fields() -> list[dataclasses.Field]:
+    """The settings a user gives as options or --config keys: every TrainConfig field and the
+    model options (MODEL_OPTIONS) of ModelConfig."""
+    model = [f for f in dataclasses.fields(ModelConfig) if f.name in MODEL_OPTIONS]
+    return model + list(dataclasses.fields(TrainConfig))
+
+
+def add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One option per setting; None means 'not given' (the preset or file decides)."""
+    for f in setting_fields():
+        kind = {"int": int, "float": float, "str": str}[
+            f.type if isinstance(f.type, str) else f.type.__name__
+        ]
+        parser.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            type=kind,
+            default=None,
+            choices=SETTING_CHOICES.get(f.name),
+            help=f"{f.metadata['help']} (default: the preset's)",
+        )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a conditional WGAN-GP (with the reconstruction loss)",
+        description="Train on class folders or a CSV manifest. Settings come from "
+        "the preset, then --config FILE (JSON), then the options.",
+    )
+    add_data_argument(p)
+    p.add_argument("--out", required=True, type=Path, help="run folder")
+    # None: not given, so that a --config file's preset, or a resumed run's own, decides
+    add_preset_option(
+        p, default=None, help=f"shapes and default settings (default: {DEFAULT_PRESET})"
+    )
+    p.add_argument("--config", type=Path, help="JSON file of training settings")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
+    )
+    add_cache_options(p, cache_dir_help="feature cache folder")
+    add_quiet_option(p)
+    add_setting_options(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sfxgan.training.trainer import read_config_file, train
+
+    preset_name, settings = args.preset, {}
+    if args.config:
+        file_preset, settings = read_config_file(args.config)
+        preset_name = preset_name or file_preset
+    given = {
+        f.name: getattr(args, f.name) for f in setting_fields() if getattr(args, f.name) is not None
+    }
+    settings.update(given)
+    if args.resume and args.preset:
+        raise SfxganError("--preset cannot change when resuming; the run keeps its own")
+    result = train(
+        args.data,
+        args.out,
+        preset_name or DEFAULT_PRESET,
+        settings,
+        resume=args.resume,
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+        use_cache=not args.no_cache,
+    )
+    if not result.main_process:  # another process of a torchrun: rank 0 reports
+        return 130 if result.interrupted else 0
+    if result.interrupted:
+        print(
+            f"interrupted at step {result.step}; checkpoint saved in {result.run}/checkpoints; "
+            f"continue with: sfxgan train {args.data} --out {result.run} --resume"
+        )
+        return 130
+    print(
+        f"trained {result.run} to step {result.step} in {result.seconds:.0f} s "
+        f"({result.samples_per_s:.1f} samples/s); previews in {result.run}/previews"
+    )
+    print(f"generate sounds with: sfxgan generate {result.run} --out <folder>")
+    return 0
