@@ -29,8 +29,8 @@ from sfxgan.config import (
 )
 from sfxgan.errors import ConfigError
 from sfxgan.training.trainer import train
-from tests.test_cli import assert_one_line_error
-from tests.test_cli import sfxgan as run_cli
+from tests.helpers import assert_one_line_error
+from tests.helpers import sfxgan as run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.toml"))

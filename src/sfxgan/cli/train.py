@@ -13,24 +13,12 @@ from sfxgan.cli.options import (
     add_preset_option,
     add_quiet_option,
 )
-from sfxgan.config import (
-    CROP_MODES,
-    DEFAULT_PRESET,
-    MODEL_CHOICES,
-    MODEL_OPTIONS,
-    PHASE_METHODS,
-    ModelConfig,
-    TrainConfig,
-)
+from sfxgan.config import DEFAULT_PRESET, MODEL_OPTIONS, SETTING_CHOICES, ModelConfig, TrainConfig
 from sfxgan.errors import SfxganError
 
-# the allowed values of the settings that have a fixed set
-SETTING_CHOICES = {
-    "recon_phase": PHASE_METHODS,
-    "recon_normalize": ("batch", "clip"),
-    "crop": CROP_MODES,
-    **MODEL_CHOICES,
-}
+# argparse checks the settings with a fixed set of values against config's tables; precision is
+# left to TrainConfig, whose message says what each choice (auto included) means
+OPTION_CHOICES = {k: v for k, v in SETTING_CHOICES.items() if k != "precision"}
 
 
 def setting_fields() -> list[dataclasses.Field]:
@@ -51,7 +39,7 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
             dest=f.name,
             type=kind,
             default=None,
-            choices=SETTING_CHOICES.get(f.name),
+            choices=OPTION_CHOICES.get(f.name),
             help=f"{f.metadata['help']} (default: the preset's)",
         )
 
@@ -61,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a conditional WGAN-GP (with the reconstruction loss)",
         description="Train on class folders or a CSV manifest. Settings come from "
-        "the preset, then --config FILE (JSON), then the options.",
+        "the preset, then --config FILE (a TOML file naming a base and its changes, see "
+        "docs/config.md, or JSON training settings), then the options.",
     )
     add_data_argument(p)
     p.add_argument("--out", required=True, type=Path, help="run folder")
@@ -69,7 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_preset_option(
         p, default=None, help=f"shapes and default settings (default: {DEFAULT_PRESET})"
     )
-    p.add_argument("--config", type=Path, help="JSON file of training settings")
+    p.add_argument(
+        "--config", type=Path, help="settings file: TOML base + changes, or JSON (docs/config.md)"
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
     )
@@ -80,7 +71,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sfxgan.training.trainer import read_config_file, train
+    from sfxgan.config import read_config_file
+    from sfxgan.training.trainer import train
 
     preset_name, settings = args.preset, {}
     if args.config:

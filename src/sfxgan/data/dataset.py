@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
 from sfxgan.config import FeatureConfig
-from sfxgan.errors import AudioError, DataError
+from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
 from sfxgan.dsp.features import STFT, to_log_spec
+from sfxgan.errors import AudioError, DataError
 
 try:
     import fcntl

@@ -33,7 +33,6 @@ from sfxgan.config import (
     DEFAULT_PRESET,
     TrainConfig,
     get_preset,
-    read_config_file,  # noqa: F401  (moved to sfxgan.config; the CLI still imports it from here)
     split_settings,
 )
 from sfxgan.data import augment
