@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,14 @@ import numpy as np
 
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, DEFAULT_PRESET, get_preset
 from sfxgan.errors import ConfigError, SfxganError
+from sfxgan.files import (
+    atomic_write,
+    copy_file_atomic,
+    save_figure,
+    write_json_atomic,
+    write_text_atomic,
+)
+from sfxgan.run_folder import JUDGE_FILE
 
 # (metrics key, column header, better): the overall figures compared across weights
 COMPARED = [
@@ -108,7 +115,7 @@ def compare(
     from sfxgan.evaluate.evaluation import evaluate
     from sfxgan.evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
     from sfxgan.evaluate.report import write_report
-    from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality, save_quality_curves
+    from sfxgan.evaluate.tracking import read_quality, save_quality_curves
     from sfxgan.generate import Sampler, generate_to_folder
     from sfxgan.training.trainer import train
 
@@ -149,7 +156,7 @@ def compare(
                 # and every final figure comes from one judge
                 run.mkdir(parents=True, exist_ok=True)
                 if not (run / JUDGE_FILE).is_file():
-                    shutil.copyfile(judge_path, run / JUDGE_FILE)
+                    copy_file_atomic(judge_path, run / JUDGE_FILE)
                 result = train(
                     data,
                     run,
@@ -165,7 +172,7 @@ def compare(
                 )
                 if result.interrupted:
                     raise KeyboardInterrupt
-                (run / "train_seconds.txt").write_text(f"{result.seconds:.1f}\n")
+                write_text_atomic(run / "train_seconds.txt", f"{result.seconds:.1f}\n")
             log(f"[{i}/{len(trials)}] generating and evaluating {trial.name}")
             sampler = Sampler.from_run(run)
             generated = run / "generated"
@@ -256,21 +263,18 @@ def write_results(out: Path, rows: list[dict], results: dict, judge_accuracy, se
         + [k for k, _, _ in COMPARED]
         + [k for _, k in REFERENCES]
     )
-    with open(out / "results.csv", "w", newline="") as fh:
+    with atomic_write(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    (out / "results.json").write_text(
-        json.dumps(
-            {
-                "setup": setup,
-                "judge_held_out_accuracy": judge_accuracy,
-                "summary": results,
-                "runs": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json_atomic(
+        out / "results.json",
+        {
+            "setup": setup,
+            "judge_held_out_accuracy": judge_accuracy,
+            "summary": results,
+            "runs": rows,
+        },
     )
     text = [
         "# sfxgan experiment compare",
@@ -289,7 +293,7 @@ def write_results(out: Path, rows: list[dict], results: dict, judge_accuracy, se
         "",
         "![curves](curves.png)",
     ]
-    (out / "results.md").write_text("\n".join(text) + "\n")
+    write_text_atomic(out / "results.md", "\n".join(text) + "\n")
     plot_results(out / "results.png", results)
 
 
@@ -339,7 +343,7 @@ def plot_results(path: Path, results: dict) -> Path:
         ax.set_xlabel("reconstruction weight w", fontsize=8)
         ax.set_title(f"{header} ({better} is better)", fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
     return path
 
