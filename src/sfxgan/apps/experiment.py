@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, DEFAULT_PRESET, get_preset
+from sfxgan.config import (
+    DEFAULT_PHASE,
+    DEFAULT_PHASE_ITERS,
+    DEFAULT_PRESET,
+    FeatureConfig,
+    get_preset,
+)
 from sfxgan.errors import ConfigError, SfxganError
 from sfxgan.files import (
     atomic_write,
@@ -98,6 +104,28 @@ def _run_step(run: Path) -> int:
         return 0
 
 
+def _shared_judge(
+    path: Path, data: str | Path, features: FeatureConfig, progress: bool, log: Callable
+):
+    """The judge of every run: OUT/classifier.pt, trained on DATA the first time, listening to
+    clips as long as the runs' (`features`)."""
+    from sfxgan.evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
+
+    if path.is_file():
+        judge = Judge.load(path)
+    else:
+        log(f"training the judge on {data}")
+        config = JudgeConfig(
+            clip_samples=round(
+                features.clip_samples * JudgeConfig.sample_rate / features.sample_rate
+            )
+        )
+        judge = train_judge_on_folder(data, config, seed=0, progress=progress)
+        judge.save(path)
+    log(f"judge held-out accuracy {100 * (judge.accuracy or 0):.1f} %")
+    return judge
+
+
 def compare(
     data: str | Path,
     out: str | Path,
@@ -113,7 +141,6 @@ def compare(
     """Train, generate and evaluate every (weight, seed); write the tables. Returns results."""
     from sfxgan.data.dataset import list_source
     from sfxgan.evaluate.evaluation import evaluate
-    from sfxgan.evaluate.judge import Judge, JudgeConfig, train_judge_on_folder
     from sfxgan.evaluate.report import write_report
     from sfxgan.evaluate.tracking import read_quality, save_quality_curves
     from sfxgan.generate import Sampler, generate_to_folder
@@ -121,7 +148,7 @@ def compare(
 
     if steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {steps}")
-    features = get_preset(preset).features
+    features = get_preset(preset).features  # an unknown preset fails before anything is made
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     listing = list_source(data)
@@ -130,18 +157,7 @@ def compare(
         per_class = max(2, min(counts)) if counts else 2
 
     judge_path = out / "classifier.pt"
-    if judge_path.is_file():
-        judge = Judge.load(judge_path)
-    else:
-        log(f"training the judge on {data}")
-        config = JudgeConfig(
-            clip_samples=round(
-                features.clip_samples * JudgeConfig.sample_rate / features.sample_rate
-            )
-        )
-        judge = train_judge_on_folder(data, config, seed=0, progress=progress)
-        judge.save(judge_path)
-    log(f"judge held-out accuracy {100 * (judge.accuracy or 0):.1f} %")
+    judge = _shared_judge(judge_path, data, features, progress, log)
 
     trials = [Trial(w, s) for w in weights for s in seeds]
     rows = []

@@ -31,12 +31,13 @@ from sfxgan.errors import SfxganError
 from sfxgan.evaluate.evaluation import N_SPLITS, distribution_figures, diversity
 from sfxgan.evaluate.judge import Judge, JudgeConfig, prepare, resynthesised, train_judge
 from sfxgan.files import atomic_write, save_figure
-from sfxgan.run_folder import JUDGE_FILE, QUALITY_FILE, RunSpec, judge_path, quality_path, run_of
+from sfxgan.run_folder import JUDGE_FILE as JUDGE_FILE  # the run folder's names, kept here too
+from sfxgan.run_folder import QUALITY_FILE as QUALITY_FILE
+from sfxgan.run_folder import RunSpec, judge_path, quality_path, run_of
 
 if TYPE_CHECKING:
     from sfxgan.generate import Sampler
 
-__all__ = ["JUDGE_FILE", "QUALITY_FILE", "QualityTracker", "read_quality", "write_quality"]
 MAX_PER_CLASS = 64  # generated clips per class: enough for the FD at a few dozen real clips
 LATENT_SEED = 0  # the latents of `sfxgan generate --seed 0`: the curve ends at what it writes
 

@@ -62,7 +62,6 @@ from sfxgan.model.losses import (
 from sfxgan.model.networks import Generator, build_models
 from sfxgan.plots import save_loss_curves, save_spectrograms
 from sfxgan.run_folder import (
-    METRICS,
     TRAINED_WEIGHTS,
     RunSpec,
     find_checkpoint,
@@ -71,15 +70,14 @@ from sfxgan.run_folder import (
     metrics_log,
     preview_dir,
     previews_dir,
-    read_metrics,
     save_checkpoint,
     step_checkpoints,
     write_config,
     write_metrics,
 )
+from sfxgan.run_folder import read_metrics as read_metrics  # where the CLI and tests looked
 from sfxgan.training import distributed
 
-__all__ = ["METRICS", "TrainResult", "Trainer", "TrainingDiverged", "read_metrics", "train"]
 # What may change when a run is resumed; everything else would make it another experiment.
 RESUMABLE = {
     "steps",
