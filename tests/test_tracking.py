@@ -10,8 +10,9 @@ import pytest
 
 from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.evaluate.judge import Judge
-from sfxgan.evaluate.tracking import JUDGE_FILE, read_quality
+from sfxgan.evaluate.tracking import read_quality
 from sfxgan.generate import Sampler, generate_to_folder
+from sfxgan.run_folder import JUDGE_FILE
 from sfxgan.training.trainer import train
 from tests.helpers import sfxgan
 

@@ -21,7 +21,7 @@ from sfxgan.dsp.phase import reconstruct
 from sfxgan.errors import SfxganError, first_line
 from sfxgan.model.networks import Generator
 from sfxgan.plots import save_spectrograms
-from sfxgan.run_folder import RunSpec, load_checkpoint
+from sfxgan.run_folder import RunSpec, inference_weights, load_checkpoint
 
 BATCH = 64  # clips per generator call: bounds memory, keeps the matrix products large
 
@@ -55,20 +55,22 @@ class Sampler:
         average of the generator's weights when the run kept one and `ema` is true, else the
         trained weights; either with BatchNorm statistics fit for generation when the run
         estimated them."""
-        state = load_checkpoint(Path(path))
-        use_ema = ema and "generator_ema_inference" in state
-        key = "generator_ema_inference" if use_ema else "generator_inference"
+        return cls.from_checkpoint(load_checkpoint(Path(path)), device, ema)
+
+    @classmethod
+    def from_checkpoint(cls, state: dict, device: str = "auto", ema: bool = True) -> Sampler:
+        """From a checkpoint already loaded with `load_checkpoint` (see `from_run`)."""
         try:
             spec = RunSpec.from_dict(state["config"])
             generator = Generator(spec.model, len(spec.classes))
-            generator.load_state_dict(state.get(key, state["generator"]))
+            weights, which = inference_weights(state, ema)
+            generator.load_state_dict(weights)
         except (KeyError, TypeError, RuntimeError) as exc:
             raise SfxganError(
                 f"'{state['path']}' does not hold a usable generator ({first_line(exc)})"
             ) from exc
         dev = pick_device(device)
-        weights = "ema" if use_ema else "raw"
-        return cls(spec, generator.to(dev), dev, state["path"], int(state["step"]), weights)
+        return cls(spec, generator.to(dev), dev, state["path"], int(state["step"]), which)
 
     @property
     def classes(self) -> list[str]:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sfxgan.config import FeatureConfig  # noqa: E402
+from sfxgan.files import save_figure  # noqa: E402
 
 
 def save_spectrograms(
@@ -52,7 +53,7 @@ def save_spectrograms(
         fig.colorbar(image, cax=colorbar_axes).ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
     return path
 
@@ -106,6 +107,6 @@ def overlay_loss_curves(path: str | Path, runs: Mapping[str, Sequence[dict]]) ->
         ax.tick_params(labelsize=7)
     if len(runs) > 1:
         axes[0].legend(fontsize=7, frameon=False)
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
     return path

@@ -1,37 +1,78 @@
-"""The run folder and its checkpoints: atomic saves, the last K kept, safe loading.
+"""The run folder: its layout, every file in it, and how each is written and read.
 
     RUN/
       config.json                 every setting, the preset, classes, max_value, version
-      metrics.csv                 one row per step
+      metrics.csv                 one row per logged step (METRICS)
+      quality.csv                 the quality checks of --eval-every (evaluate/tracking.py)
+      judge.pt                    the classifier those checks use (and `evaluate --run` reuses)
       checkpoints/step_0000500.pt the last `keep_checkpoints` of them
       checkpoints/latest.pt       the newest, also after Ctrl-C or SIGTERM
       previews/step_0000500/      one WAV and one spectrogram PNG per class
       previews/losses.png         the loss curves so far
+      previews/quality.png        the quality curves so far
+
+Each file appears whole or not at all (`files.atomic_write`); metrics.csv alone also grows by
+appended rows during training, each flushed, and is rewritten whole when a run resumes.
 
 A checkpoint is self-contained (it carries the configuration), holds only tensors and plain
-Python values, and is loaded with `weights_only=True`: opening one never runs foreign code.
+Python values, and is loaded with `weights_only=True`: opening one never runs foreign code. The
+weights generation uses are stored under INFERENCE_WEIGHTS; training writes them with
+`inference_entries` and generation reads them with `inference_weights`.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
+import math
 import os
-import pickle
 import re
-import shutil
-import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from sfxgan import __version__
 from sfxgan.config import FeatureConfig, ModelConfig, TrainConfig
-from sfxgan.errors import SfxganError, first_line
+from sfxgan.errors import SfxganError
+from sfxgan.files import (
+    TaggedKind,
+    atomic_write,
+    copy_file_atomic,
+    load_tagged,
+    save_torch_atomic,
+    temporary_name,
+    write_text_atomic,
+)
 
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+QUALITY_FILE = "quality.csv"
+JUDGE_FILE = "judge.pt"
+CHECKPOINTS = "checkpoints"
+PREVIEWS = "previews"
+LATEST = "latest.pt"
 FORMAT = "sfxgan-checkpoint"
 FORMAT_VERSION = 1
-LATEST = "latest.pt"
 _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+
+# The columns of metrics.csv, in order.
+METRICS = (
+    "step",
+    "critic_loss",
+    "gradient_penalty",
+    "wasserstein",
+    "generator_loss",
+    "recon_loss",
+    "samples_per_s",
+    "seconds",
+)
+# A checkpoint's generator weights for generation ("raw": as trained, "ema": their moving
+# average), BatchNorm statistics included; "generator" holds the raw weights for training.
+INFERENCE_WEIGHTS = {"raw": "generator_inference", "ema": "generator_ema_inference"}
+TRAINED_WEIGHTS = "generator"
 
 
 class CheckpointError(SfxganError):
@@ -88,11 +129,136 @@ class RunSpec:
         )
 
 
-def checkpoint_dir(run: Path) -> Path:
-    return Path(run) / "checkpoints"
+# -- paths ----------------------------------------------------------------------------------------
+def config_path(run: str | Path) -> Path:
+    return Path(run) / CONFIG_FILE
 
 
-def step_checkpoints(run: Path) -> list[Path]:
+def metrics_path(run: str | Path) -> Path:
+    return Path(run) / METRICS_FILE
+
+
+def quality_path(run: str | Path) -> Path:
+    return Path(run) / QUALITY_FILE
+
+
+def judge_path(run: str | Path) -> Path:
+    return Path(run) / JUDGE_FILE
+
+
+def checkpoint_dir(run: str | Path) -> Path:
+    return Path(run) / CHECKPOINTS
+
+
+def previews_dir(run: str | Path) -> Path:
+    return Path(run) / PREVIEWS
+
+
+def preview_dir(run: str | Path, step: int) -> Path:
+    """Where the previews of one step go."""
+    return previews_dir(run) / f"step_{step:07d}"
+
+
+def run_of(path: str | Path) -> Path:
+    """The run folder of a run folder or of one of its checkpoint files."""
+    path = Path(path)
+    return path if path.is_dir() else path.parent.parent
+
+
+# -- config.json ----------------------------------------------------------------------------------
+def write_config(run: str | Path, spec: RunSpec) -> Path:
+    return write_text_atomic(config_path(run), json.dumps(spec.to_dict(), indent=2))
+
+
+def read_config(run: str | Path) -> RunSpec:
+    """The run's settings as config.json records them."""
+    path = config_path(run)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read '{path}': {exc}") from exc
+    return RunSpec.from_dict(data)
+
+
+# -- metrics.csv ----------------------------------------------------------------------------------
+def read_metrics(run: str | Path, up_to_step: float = math.inf) -> list[dict]:
+    """The rows of a run folder's metrics.csv as floats, up to a step (empty when it has none)."""
+    path = metrics_path(run)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return [
+            {k: float(v) for k, v in row.items()}
+            for row in csv.DictReader(fh)
+            if int(float(row["step"])) <= up_to_step
+        ]
+
+
+def write_metrics(run: str | Path, rows: list[dict]) -> None:
+    """metrics.csv whole: its header and `rows`."""
+    with atomic_write(metrics_path(run), "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=METRICS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(_metrics_cells(row))
+
+
+@contextmanager
+def metrics_log(run: str | Path) -> Iterator[Callable[[dict], None]]:
+    """A function that appends one row to metrics.csv (written by `write_metrics` first) and
+    flushes it, so that the file follows training while it runs."""
+    with open(metrics_path(run), "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=METRICS)
+
+        def log_row(row: dict) -> None:
+            writer.writerow(_metrics_cells(row))
+            fh.flush()
+
+        yield log_row
+
+
+def _metrics_cells(row: dict) -> dict[str, str]:
+    return {k: _fmt(row[k]) for k in METRICS}
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+
+
+# -- the weights generation uses -----------------------------------------------------------------
+def inference_entries(raw: dict, ema: dict | None) -> dict[str, dict]:
+    """A checkpoint's entries for the generator weights generation uses (see inference_weights)."""
+    entries = {INFERENCE_WEIGHTS["raw"]: raw}
+    if ema is not None:
+        entries[INFERENCE_WEIGHTS["ema"]] = ema
+    return entries
+
+
+def inference_weights(checkpoint: dict, ema: bool = True) -> tuple[dict, str]:
+    """The generator's state dict that generation uses and which it is ("ema" or "raw"): the
+    moving average when the run kept one and `ema` is true, else the trained weights; either
+    with the BatchNorm statistics estimated for generation when the run estimated them.
+    Raises KeyError for a checkpoint without a generator."""
+    which = "ema" if ema and INFERENCE_WEIGHTS["ema"] in checkpoint else "raw"
+    state = checkpoint.get(INFERENCE_WEIGHTS[which])
+    return (state if state is not None else checkpoint[TRAINED_WEIGHTS]), which
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+CHECKPOINT_KIND = TaggedKind(
+    tag=FORMAT,
+    missing="'{path}' does not exist; give a run folder or a checkpoint file",
+    unreadable="'{path}' is not a readable sfxgan checkpoint (damaged or a foreign file: {reason})",
+    foreign="'{path}' is not an sfxgan checkpoint (a foreign file); give a checkpoint written "
+    "by 'sfxgan train'",
+    version_key="format_version",
+    version=FORMAT_VERSION,
+    newer="'{path}' was written by a newer sfxgan ({sfxgan_version}); upgrade",
+    error=CheckpointError,
+)
+
+
+def step_checkpoints(run: str | Path) -> list[Path]:
     """Step checkpoints of a run, oldest first."""
     folder = checkpoint_dir(run)
     if not folder.is_dir():
@@ -101,39 +267,31 @@ def step_checkpoints(run: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _atomic_torch_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def save_checkpoint(run: Path, state: dict, step: int, keep: int) -> Path:
+def save_checkpoint(run: str | Path, state: dict, step: int, keep: int) -> Path:
     """Write checkpoints/step_<step>.pt and point latest.pt at it; prune to the last `keep`.
 
-    Each file appears whole or not at all (temporary file, flush, fsync, rename), so a crash
-    mid-save leaves the previous checkpoint intact.
+    Each file appears whole or not at all, so a crash mid-save leaves the previous checkpoint
+    intact.
     """
     folder = checkpoint_dir(run)
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": step, **state}
-    path = folder / f"step_{step:07d}.pt"
-    _atomic_torch_save(payload, path)
-    latest_tmp = folder / f".{LATEST}.tmp"
-    latest_tmp.unlink(missing_ok=True)
+    path = save_torch_atomic(payload, folder / f"step_{step:07d}.pt")
+    # latest.pt: a second name for the same bytes (no second write), put in place by a rename
+    # like every other file; a copy where the file system has no hard links
+    latest_tmp = temporary_name(folder / LATEST)
     try:
-        os.link(path, latest_tmp)  # a second name for the same bytes: no second write
+        os.link(path, latest_tmp)
+        os.replace(latest_tmp, folder / LATEST)
     except OSError:
-        shutil.copyfile(path, latest_tmp)
-    os.replace(latest_tmp, folder / LATEST)
+        latest_tmp.unlink(missing_ok=True)
+        copy_file_atomic(path, folder / LATEST)
     for old in step_checkpoints(run)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
 
-def find_checkpoint(path: Path) -> Path:
+def find_checkpoint(path: str | Path) -> Path:
     """A run folder -> its latest checkpoint; a file -> itself."""
     path = Path(path)
     if path.is_dir():
@@ -144,42 +302,18 @@ def find_checkpoint(path: Path) -> Path:
         if steps:
             return steps[-1]
         raise CheckpointError(
-            f"'{path}' holds no checkpoint (no checkpoints/{LATEST}); give a "
+            f"'{path}' holds no checkpoint (no {CHECKPOINTS}/{LATEST}); give a "
             "run folder written by 'sfxgan train' or a checkpoint file"
         )
     if not path.exists():
-        raise CheckpointError(f"'{path}' does not exist; give a run folder or a checkpoint file")
+        raise CheckpointError(CHECKPOINT_KIND.missing.format(path=path))
     return path
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Load and check a checkpoint; a damaged or foreign file is a one-line CheckpointError."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load and check a checkpoint (of a run folder: its latest); a missing, damaged or foreign
+    file is a one-line CheckpointError. The file's path is added as "path"."""
     path = find_checkpoint(path)
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        pickle.UnpicklingError,
-        RuntimeError,
-        EOFError,
-        zipfile.BadZipFile,
-        ValueError,
-        OSError,
-        AttributeError,
-        TypeError,
-    ) as exc:
-        raise CheckpointError(
-            f"'{path}' is not a readable sfxgan checkpoint (damaged or a "
-            f"foreign file: {first_line(exc)})"
-        ) from exc
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(
-            f"'{path}' is not an sfxgan checkpoint (a foreign file); give a "
-            "checkpoint written by 'sfxgan train'"
-        )
-    if state.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"'{path}' was written by a newer sfxgan "
-            f"({state.get('config', {}).get('sfxgan_version', '?')}); upgrade"
-        )
+    state = load_tagged(path, CHECKPOINT_KIND, map_location)
     state["path"] = str(path)
     return state

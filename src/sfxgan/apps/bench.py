@@ -9,7 +9,6 @@ in its own process, so its peak resident memory is its own.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import platform
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from sfxgan.config import get_preset
+from sfxgan.files import write_json_atomic
 
 # The reference implementation (the authors' TensorFlow code, TF 2.21 with tensorflow-io 0.37.1,
 # eager as written), timed beside sfxgan on one machine by the issue that set the targets:
@@ -676,5 +676,4 @@ def format_tables(result: dict) -> str:
 def write_json(result: dict, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return path
+    return write_json_atomic(path, result)

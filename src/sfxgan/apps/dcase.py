@@ -22,8 +22,6 @@ Conversion of each clip (docs/dcase.md says why):
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -35,6 +33,7 @@ import torch
 from sfxgan import __version__
 from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, write_wav
 from sfxgan.errors import SfxganError
+from sfxgan.files import write_json_atomic
 from sfxgan.generate import Sampler
 
 # --- the challenge's format ---------------------------------------------------------------------
@@ -227,9 +226,7 @@ def _check_folder(out: Path, folders: list[str], per_class: int) -> None:
 
 
 def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # never half a file
+    write_json_atomic(path, record)  # never half a file
 
 
 def write_dcase(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,14 @@ from sfxgan.config import (
     get_preset,
 )
 from sfxgan.errors import ConfigError, SfxganError
+from sfxgan.files import (
+    atomic_write,
+    copy_file_atomic,
+    save_figure,
+    write_json_atomic,
+    write_text_atomic,
+)
+from sfxgan.run_folder import JUDGE_FILE
 
 # (metrics key, column header, better): the overall figures compared across weights
 COMPARED = [
@@ -185,7 +192,6 @@ def _shared_judge(plan: _Plan, features: FeatureConfig):
 
 def _train_trial(plan: _Plan, trial: Trial, run: Path, counter: str) -> None:
     """Train the trial's run up to the planned steps, resuming what an earlier call left."""
-    from sfxgan.evaluate.tracking import JUDGE_FILE
     from sfxgan.training.trainer import train
 
     step = _run_step(run)
@@ -196,7 +202,7 @@ def _train_trial(plan: _Plan, trial: Trial, run: Path, counter: str) -> None:
     # final figure comes from one judge
     run.mkdir(parents=True, exist_ok=True)
     if not (run / JUDGE_FILE).is_file():
-        shutil.copyfile(plan.judge_path, run / JUDGE_FILE)
+        copy_file_atomic(plan.judge_path, run / JUDGE_FILE)
     result = train(
         plan.data,
         run,
@@ -207,7 +213,7 @@ def _train_trial(plan: _Plan, trial: Trial, run: Path, counter: str) -> None:
     )
     if result.interrupted:
         raise KeyboardInterrupt
-    (run / "train_seconds.txt").write_text(f"{result.seconds:.1f}\n")
+    write_text_atomic(run / "train_seconds.txt", f"{result.seconds:.1f}\n")
 
 
 def _evaluate_trial(plan: _Plan, trial: Trial, run: Path, judge) -> None:
@@ -296,21 +302,18 @@ def write_results(out: Path, rows: list[dict], results: dict, judge_accuracy, se
         + [k for k, _, _ in COMPARED]
         + [k for _, k in REFERENCES]
     )
-    with open(out / "results.csv", "w", newline="") as fh:
+    with atomic_write(out / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    (out / "results.json").write_text(
-        json.dumps(
-            {
-                "setup": setup,
-                "judge_held_out_accuracy": judge_accuracy,
-                "summary": results,
-                "runs": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json_atomic(
+        out / "results.json",
+        {
+            "setup": setup,
+            "judge_held_out_accuracy": judge_accuracy,
+            "summary": results,
+            "runs": rows,
+        },
     )
     text = [
         "# sfxgan experiment compare",
@@ -329,7 +332,7 @@ def write_results(out: Path, rows: list[dict], results: dict, judge_accuracy, se
         "",
         "![curves](curves.png)",
     ]
-    (out / "results.md").write_text("\n".join(text) + "\n")
+    write_text_atomic(out / "results.md", "\n".join(text) + "\n")
     plot_results(out / "results.png", results)
 
 
@@ -379,7 +382,7 @@ def plot_results(path: Path, results: dict) -> Path:
         ax.set_xlabel("reconstruction weight w", fontsize=8)
         ax.set_title(f"{header} ({better} is better)", fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
     return path
 

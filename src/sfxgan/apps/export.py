@@ -27,11 +27,10 @@ import copy
 import io
 import json
 import logging
-import os
-import secrets
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -45,6 +44,7 @@ from sfxgan.dsp.features import STFT, from_log_spec
 from sfxgan.dsp.phase import _EPS as PHASE_EPS
 from sfxgan.dsp.phase import FAST_MOMENTUM
 from sfxgan.errors import SfxganError
+from sfxgan.files import atomic_write
 from sfxgan.generate import Sampler
 from sfxgan.model.networks import Generator
 
@@ -149,8 +149,8 @@ def export_run(
     """Export a run folder's latest checkpoint (or a checkpoint file) as `fmt` ("onnx" or
     "torchscript") to `out`, with its settings in `out` + ".json". Returns both paths.
 
-    Both files appear whole or not at all: each is written under a temporary name in the same
-    folder and renamed over its target only when complete.
+    Both files appear whole or not at all (files.atomic_write): the sidecar is renamed into
+    place just before the model file, both after the export succeeded.
     """
     if fmt not in FORMATS:
         raise SfxganError(f"unknown export format '{fmt}'; choose {' or '.join(FORMATS)}")
@@ -161,8 +161,8 @@ def export_run(
     if out.is_dir():
         suffix = "onnx" if fmt == "onnx" else "pt"
         raise SfxganError(f"--out '{out}' is a folder; give a file, such as {out / 'sfx'}.{suffix}")
-    # Claim the temporary files before the (slow) export, so an unwritable --out fails at once.
-    with _temporary(out) as model_tmp, _temporary(sidecar_path) as sidecar_tmp:
+    # Open both files before the (slow) export, so an unwritable --out fails at once.
+    with _opened(out) as model_file, _opened(sidecar_path) as sidecar_file:
         sampler = Sampler.from_run(run, device="cpu", ema=ema)
         if out.resolve() == Path(sampler.checkpoint).resolve():
             raise SfxganError(f"--out '{out}' is the checkpoint being exported; choose another")
@@ -172,10 +172,8 @@ def export_run(
             data = (
                 _to_onnx(module, settings) if fmt == "onnx" else _to_torchscript(module, settings)
             )
-        _write(model_tmp, data)
-        _write(sidecar_tmp, (json.dumps(settings, indent=2) + "\n").encode())
-        os.replace(model_tmp, out)
-        os.replace(sidecar_tmp, sidecar_path)
+        _write(model_file, out, data)
+        _write(sidecar_file, sidecar_path, (json.dumps(settings, indent=2) + "\n").encode())
     return out, sidecar_path
 
 
@@ -303,33 +301,26 @@ def _quiet_onnx_exporter() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _temporary(path: Path) -> Iterator[Path]:
-    """A new empty file next to `path` (same folder, so os.replace is atomic), removed again
-    unless it was renamed onto `path`. Created with open(): unlike mkstemp's 0600 it gets the
-    permissions the user's umask gives any new file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        open(tmp, "xb").close()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if isinstance(exc, (FileExistsError, NotADirectoryError)):  # mkdir met a file
-            reason = "part of its folder path is a file"
-        raise SfxganError(
-            f"cannot write '{path}': {reason}; give --out in a writable folder"
-        ) from None
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
+def _opened(path: Path) -> Iterator[BinaryIO]:
+    """`files.atomic_write` on `path`, its folder created, a failure to start writing a
+    one-line error."""
+    with contextlib.ExitStack() as stack:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(atomic_write(path))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):  # mkdir met a file
+                reason = "part of its folder path is a file"
+            raise SfxganError(
+                f"cannot write '{path}': {reason}; give --out in a writable folder"
+            ) from None
+        yield fh
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(fh: BinaryIO, path: Path, data: bytes) -> None:
     try:
-        with open(path, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        fh.write(data)
     except OSError as exc:
         raise SfxganError(f"cannot write '{path}': {exc.strerror or exc}") from None
 

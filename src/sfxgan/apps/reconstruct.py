@@ -21,11 +21,12 @@ from sfxgan.config import (
     FeatureConfig,
     get_preset,
 )
-from sfxgan.data.audio import write_wav
+from sfxgan.data.audio import peak_normalize, write_wav
 from sfxgan.data.dataset import SoundDataset, load_dataset
 from sfxgan.dsp.features import STFT, from_log_spec, to_log_spec
 from sfxgan.dsp.phase import reconstruct, spectral_convergence
 from sfxgan.errors import SfxganError
+from sfxgan.files import write_text_atomic
 from sfxgan.plots import save_spectrograms
 
 
@@ -62,7 +63,7 @@ def reconstruct_dataset(
         "spectral_convergence": {k: float(np.mean(v)) for k, v in per_class_sc.items()},
         "mean_spectral_convergence": overall,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return {**summary, "clips": {k: len(v) for k, v in per_class_sc.items()}}
 
 
@@ -87,15 +88,15 @@ def _reconstruct_class(
         sc = spectral_convergence(magnitude, audio, stft)
         rebuilt = stft.magnitude(audio)
     rebuilt_log = to_log_spec(rebuilt, dataset.max_value).numpy()
+    # scaled down only where Griffin-Lim overshoots full scale, so levels stay comparable
+    audible = peak_normalize(audio, min_peak=1.0)
     for k, i in enumerate(index):
         stem = Path(dataset.paths[i]).stem
-        # scaled down only where Griffin-Lim overshoots full scale, so levels stay comparable
-        peak = float(audio[k].abs().max()) or 1.0
         try:
             write_wav(folder / f"{stem}_original.wav", dataset.audio[i], features.sample_rate)
             write_wav(
                 folder / f"{stem}_reconstructed.wav",
-                audio[k].numpy() / max(peak, 1.0),
+                audible[k].numpy(),
                 features.sample_rate,
             )
             save_spectrograms(

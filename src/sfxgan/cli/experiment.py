@@ -106,7 +106,7 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_curves(args: argparse.Namespace) -> int:
     from sfxgan.apps.experiment import curve_gaps, curves_markdown, speed_markdown
     from sfxgan.plots import overlay_loss_curves
-    from sfxgan.training.trainer import read_metrics
+    from sfxgan.run_folder import read_metrics
 
     labels = args.labels.split(",") if args.labels else [Path(r).name for r in args.runs]
     if len(labels) != len(args.runs) or len(set(labels)) != len(labels):

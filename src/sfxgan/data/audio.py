@@ -3,7 +3,6 @@ WAV."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +14,7 @@ import torch
 
 from sfxgan.config import CROP_MODES
 from sfxgan.errors import AudioError, first_line
+from sfxgan.files import atomic_write
 
 # What libsndfile (through soundfile) decodes; others are listed as skipped by the scanner.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
@@ -108,12 +108,12 @@ def is_silent(audio: np.ndarray) -> bool:
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write mono 16-bit PCM WAV, creating folders; samples are clipped to [-1, 1].
 
-    Written to a temporary name and renamed, so an interrupted run never leaves half a file.
+    Appears whole or not at all (files.atomic_write): an interrupted run never leaves half a
+    file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     audio = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        sf.write(fh, audio, sample_rate, subtype="PCM_16", format="WAV")
     return path

@@ -403,7 +403,11 @@ def _batched(
 
 
 def _write_cache(folder: Path, dataset: SoundDataset, decode_skipped: list[Skipped]) -> None:
-    """Write to a temporary folder and rename it, so a crash never leaves a half cache."""
+    """Write to a temporary folder and rename it, so a crash never leaves a half cache.
+
+    The rename of the folder is the atomic step: the cache is four files that must agree, which
+    renaming each into place could not promise, so they are written plainly into a folder no
+    reader looks into. One that a power cut left short reads as no cache (`_read_cache`)."""
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))

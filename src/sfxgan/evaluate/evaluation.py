@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -28,6 +29,9 @@ from sfxgan.evaluate.judge import (
     resynthesised,
     train_judge,
 )
+
+if TYPE_CHECKING:
+    from sfxgan.generate import Sampler
 
 N_SPLITS = 5  # random real halves per figure: enough to steady the mean at a few dozen clips
 MEMORISATION_QUANTILE = 0.05
@@ -294,22 +298,19 @@ def _subset(outputs: JudgeOutputs, index: np.ndarray) -> JudgeOutputs:
 
 
 def phase_consistency(
-    run: str | Path,
+    sampler: Sampler,
     classes: list[str],
     real_source: str | Path,
     n: int = PHASE_CLIPS,
-    ema: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Per class, spectral convergence between the generator's magnitude and the magnitude of
     the audio reconstructed from it (generate's default phase method), next to the same figure
-    for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms). `ema`:
-    the run's moving-average generator when it kept one, as `generate` uses by default."""
+    for real clips' magnitudes (what Griffin-Lim reaches on consistent spectrograms). `sampler`:
+    the run's generator that made the clips (`generate` uses the moving average by default)."""
     from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS
     from sfxgan.dsp.features import from_log_spec
     from sfxgan.dsp.phase import reconstruct, spectral_convergence
-    from sfxgan.generate import Sampler
 
-    sampler = Sampler.from_run(run, ema=ema)
     features, stft = sampler.spec.features, sampler.stft
     listing = list_source(real_source)
     listing.entries = [e for e in listing.entries if e.label in classes]
@@ -320,7 +321,9 @@ def phase_consistency(
     out = {}
     for name in classes:
         if name not in sampler.classes:
-            raise DataError(f"class '{name}' is not one the run '{run}' was trained on")
+            raise DataError(
+                f"class '{name}' is not one the run '{sampler.checkpoint}' was trained on"
+            )
         z = sampler.latents(name, n, seed=0)
         log_spec = sampler.log_spec(z, torch.full((n,), sampler.label(name), dtype=torch.long))
         magnitude = from_log_spec(log_spec, sampler.spec.max_value)
@@ -407,33 +410,11 @@ def evaluate(
         )
     gen_listing = generated_listing(generated_dir)
     names = match_classes(real_listing, gen_listing, classes)
+    # the run's checkpoint is read once: its crop mode here, its generator for the phase check
+    sampler = _run_sampler(run, ema) if run is not None else None
     if crop is None:
-        crop = _run_crop(run) if run else "start"
-    all_real = None
-    if judge is None and run is not None:
-        from sfxgan.evaluate.tracking import run_judge
-
-        length = clip_length(gen_listing, JudgeConfig.sample_rate)
-        judge = run_judge(run, real_listing.source, real_listing.classes, length)
-        if judge is not None and log:
-            log(f"using the judge the run trained for its quality checks ({run} judge.pt)")
-    if judge is None:
-        # listen to what was generated: the judge learns at the generated clips' length
-        config = JudgeConfig(clip_samples=clip_length(gen_listing, JudgeConfig.sample_rate))
-        if log:
-            log(
-                f"training a classifier on '{real_listing.source}' (pass --classifier to reuse one)"
-            )
-        all_real = load_clip_set(real_listing, real_listing.classes, config, crop, "real", progress)
-        judge = train_judge(
-            all_real.audio,
-            all_real.labels,
-            all_real.classes,
-            config,
-            seed=seed,
-            progress=progress,
-        )
-        judge.meta.update({"source": str(real_listing.source), "crop": crop})
+        crop = sampler.spec.train.crop if sampler else "start"
+    judge, all_real = _find_judge(judge, run, real_listing, gen_listing, crop, seed, progress, log)
     unknown = [name for name in names if name not in judge.classes]
     if unknown:
         raise DataError(
@@ -445,6 +426,91 @@ def evaluate(
     else:
         real = load_clip_set(real_listing, names, judge.config, crop, "real", progress)
     generated = load_clip_set(gen_listing, names, judge.config, "start", "generated", progress)
+    per_class, overall, outputs, memos = _judged_figures(judge, real, generated, names, seed)
+
+    if sampler is not None:
+        phase = phase_consistency(sampler, names, real_source)
+        for name in names:
+            per_class[name].update(phase[name])
+        for key in ("phase_sc", "phase_sc_real"):
+            overall[key] = float(np.mean([phase[name][key] for name in names]))
+
+    if vggish is not None:
+        fad = vggish_figures(vggish, real, generated, names, judge.config.sample_rate, seed)
+        for name in names:
+            per_class[name].update(fad[name])
+        overall.update(fad["overall"])
+
+    closest = _closest_pairs(memos, real, generated)
+    result = {
+        "real": str(real.source),
+        "generated": str(generated.source),
+        "run": str(run) if run else None,
+        "classes": names,
+        "classifier": _judge_summary(judge),
+        "settings": {
+            "crop": crop,
+            "seed": seed,
+            "splits": N_SPLITS,
+            "memorisation_quantile": MEMORISATION_QUANTILE,
+        },
+        "per_class": per_class,
+        "overall": overall,
+        "closest_pairs": closest,
+        "skipped": [f"{s.path}: {s.reason}" for s in real.skipped + generated.skipped],
+    }
+    return Evaluation(_clean(result), real, generated, *outputs, judge, closest)
+
+
+def _run_sampler(run: str | Path, ema: bool) -> Sampler:
+    from sfxgan.generate import Sampler
+
+    return Sampler.from_run(run, ema=ema)
+
+
+def _find_judge(
+    judge: Judge | None,
+    run: str | Path | None,
+    real_listing: Listing,
+    gen_listing: Listing,
+    crop: str,
+    seed: int,
+    progress: bool,
+    log,
+) -> tuple[Judge, ClipSet | None]:
+    """The judge given, else the run's own when it fits this evaluation, else one trained on
+    the real data (with the real clips it decoded for that, to reuse)."""
+    if judge is None and run is not None:
+        from sfxgan.evaluate.tracking import run_judge
+
+        length = clip_length(gen_listing, JudgeConfig.sample_rate)
+        judge = run_judge(run, real_listing.source, real_listing.classes, length)
+        if judge is not None and log:
+            log(f"using the judge the run trained for its quality checks ({run} judge.pt)")
+    if judge is not None:
+        return judge, None
+    # listen to what was generated: the judge learns at the generated clips' length
+    config = JudgeConfig(clip_samples=clip_length(gen_listing, JudgeConfig.sample_rate))
+    if log:
+        log(f"training a classifier on '{real_listing.source}' (pass --classifier to reuse one)")
+    all_real = load_clip_set(real_listing, real_listing.classes, config, crop, "real", progress)
+    judge = train_judge(
+        all_real.audio,
+        all_real.labels,
+        all_real.classes,
+        config,
+        seed=seed,
+        progress=progress,
+    )
+    judge.meta.update({"source": str(real_listing.source), "crop": crop})
+    return judge, all_real
+
+
+def _judged_figures(
+    judge: Judge, real: ClipSet, generated: ClipSet, names: list[str], seed: int
+) -> tuple[dict, dict, tuple[JudgeOutputs, JudgeOutputs], dict]:
+    """The judge's figures per class and overall, the judge's outputs for (real, generated)
+    and the near-copy search per class."""
     real_out, gen_out = judge.outputs(real.audio), judge.outputs(generated.audio)
     # Both sides through Griffin-Lim resynthesis for the near-copy search: a generator that
     # reproduces a training clip can only give it back through phase reconstruction (measured:
@@ -488,52 +554,18 @@ def evaluate(
         gen_out.probs, n_splits
     )
     overall["inception_score_real"], _ = metrics.inception_score(real_out.probs, n_splits)
+    return per_class, overall, (real_out, gen_out), memos
 
-    if run is not None:
-        phase = phase_consistency(run, names, real_source, ema=ema)
-        for name in names:
-            per_class[name].update(phase[name])
-        for key in ("phase_sc", "phase_sc_real"):
-            overall[key] = float(np.mean([phase[name][key] for name in names]))
 
-    if vggish is not None:
-        fad = vggish_figures(vggish, real, generated, names, judge.config.sample_rate, seed)
-        for name in names:
-            per_class[name].update(fad[name])
-        overall.update(fad["overall"])
-
-    closest = _closest_pairs(memos, real, generated)
-    result = {
-        "real": str(real.source),
-        "generated": str(generated.source),
-        "run": str(run) if run else None,
-        "classes": names,
-        "classifier": {
-            "held_out_accuracy": judge.accuracy,
-            "held_out_accuracy_resynthesised": judge.meta.get("accuracy_resynthesised"),
-            "classes": judge.classes,
-            "sample_rate": judge.config.sample_rate,
-            "clip_samples": judge.config.clip_samples,
-            **{k: judge.meta[k] for k in ("n_train", "n_held_out", "source") if k in judge.meta},
-        },
-        "settings": {
-            "crop": crop,
-            "seed": seed,
-            "splits": N_SPLITS,
-            "memorisation_quantile": MEMORISATION_QUANTILE,
-        },
-        "per_class": per_class,
-        "overall": overall,
-        "closest_pairs": closest,
-        "skipped": [f"{s.path}: {s.reason}" for s in real.skipped + generated.skipped],
+def _judge_summary(judge: Judge) -> dict:
+    return {
+        "held_out_accuracy": judge.accuracy,
+        "held_out_accuracy_resynthesised": judge.meta.get("accuracy_resynthesised"),
+        "classes": judge.classes,
+        "sample_rate": judge.config.sample_rate,
+        "clip_samples": judge.config.clip_samples,
+        **{k: judge.meta[k] for k in ("n_train", "n_held_out", "source") if k in judge.meta},
     }
-    return Evaluation(_clean(result), real, generated, real_out, gen_out, judge, closest)
-
-
-def _run_crop(run: str | Path) -> str:
-    from sfxgan.run_folder import RunSpec, load_checkpoint
-
-    return RunSpec.from_dict(load_checkpoint(Path(run))["config"]).train.crop
 
 
 def _closest_pairs(

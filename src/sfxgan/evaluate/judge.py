@@ -18,7 +18,6 @@ would have looked alike. With the augmentation it judges the sound.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,9 +32,18 @@ from sfxgan.data.audio import fit_length, peak_normalize
 from sfxgan.data.dataset import decode_clips, list_source
 from sfxgan.dsp.features import STFT, mel_filterbank
 from sfxgan.errors import DataError, SfxganError, first_line
+from sfxgan.files import TaggedKind, load_tagged, save_torch_atomic, write_json_atomic
 
 JUDGE_FORMAT = "sfxgan-judge"
 JUDGE_VERSION = 1
+_TRAIN_ONE = "train one with: sfxgan classifier train DATA --out"
+JUDGE_KIND = TaggedKind(
+    tag=JUDGE_FORMAT,
+    missing="classifier '{path}' does not exist; " + _TRAIN_ONE + " {path}",
+    unreadable="'{path}' is not a readable classifier file ({reason}); " + _TRAIN_ONE + " FILE",
+    foreign="'{path}' is not an sfxgan classifier (a GAN checkpoint?); " + _TRAIN_ONE + " FILE",
+    reason_chars=80,
+)
 
 
 @dataclass(frozen=True)
@@ -162,10 +170,6 @@ class Judge:
         path = Path(path)
         if path.suffix.lower() == ".json":
             raise SfxganError(f"'{path}': the classifier is a torch file, name it e.g. judge.pt")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SfxganError(f"cannot write the classifier to '{path}': {exc}") from exc
         state = {
             "format": JUDGE_FORMAT,
             "version": JUDGE_VERSION,
@@ -174,33 +178,19 @@ class Judge:
             "state_dict": self.net.state_dict(),
             "meta": self.meta,
         }
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
         sidecar = {"classes": self.classes, "config": asdict(self.config), **self.meta}
-        path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_torch_atomic(state, path)
+            write_json_atomic(path.with_suffix(".json"), sidecar)
+        except OSError as exc:
+            raise SfxganError(f"cannot write the classifier to '{path}': {exc}") from exc
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Judge:
         path = Path(path)
-        if not path.is_file():
-            raise SfxganError(
-                f"classifier '{path}' does not exist; train one with: "
-                f"sfxgan classifier train DATA --out {path}"
-            )
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for a damaged or foreign file
-            raise SfxganError(
-                f"'{path}' is not a readable classifier file ({first_line(exc, 80)}); "
-                "train one with: sfxgan classifier train DATA --out FILE"
-            ) from exc
-        if not isinstance(state, dict) or state.get("format") != JUDGE_FORMAT:
-            raise SfxganError(
-                f"'{path}' is not an sfxgan classifier (a GAN checkpoint?); train one with: "
-                "sfxgan classifier train DATA --out FILE"
-            )
+        state = load_tagged(path, JUDGE_KIND)
         try:
             config = JudgeConfig.from_dict(state["config"])
             net = JudgeNet(config, len(state["classes"]))

@@ -1,7 +1,8 @@
 """The evaluation report: metrics.json for programs, report.html and report.md for people.
 
 REPORT_DIR/
-    metrics.json            every figure, per class and overall
+    metrics.json            every figure, per class and overall (written last: a report
+                            with it is complete)
     report.html, report.md  the table, how to read it, the closest pairs, the pictures
     spectrograms/<class>.png real and generated log-mel spectrograms side by side
     embedding.png           real and generated clips on the judge embedding's two main axes
@@ -12,7 +13,6 @@ REPORT_DIR/
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 from sfxgan.data.audio import write_wav  # noqa: E402
 from sfxgan.errors import SfxganError  # noqa: E402
 from sfxgan.evaluate.evaluation import Evaluation  # noqa: E402
+from sfxgan.files import save_figure, write_json_atomic, write_text_atomic  # noqa: E402
 
 SHOWN = 3  # real and generated spectrograms per class
 HEARD = 2  # real and generated clips per class in audio/
@@ -162,7 +163,7 @@ def save_class_spectrograms(evaluation: Evaluation, folder: Path) -> dict[str, P
         axes[0][0].set_ylabel("mel band", fontsize=7)
         fig.suptitle(f"{name}: real (left) and generated (right)", fontsize=10)
         paths[name] = folder / f"{_safe(name)}.png"
-        fig.savefig(paths[name], dpi=80)
+        save_figure(fig, paths[name], dpi=80)
         plt.close(fig)
     return paths
 
@@ -187,7 +188,7 @@ def save_embedding_map(evaluation: Evaluation, path: Path) -> Path:
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, ncol=2, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
     return path
 
@@ -220,7 +221,6 @@ def write_report(evaluation: Evaluation, out: str | Path, run: str | Path | None
     check_report_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     result = evaluation.metrics
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     spectrograms = save_class_spectrograms(evaluation, out / "spectrograms")
     save_embedding_map(evaluation, out / "embedding.png")
     audio = save_audio(evaluation, out / "audio")
@@ -229,16 +229,19 @@ def write_report(evaluation: Evaluation, out: str | Path, run: str | Path | None
     glossary = [(h, text) for k, h, text in COLUMNS if any(h == x for x in headers)]
     rel = {name: os.path.relpath(p, out) for name, p in spectrograms.items()}
     _write_markdown(out / "report.md", result, headers, rows, glossary, rel, losses is not None)
-    return _write_html(
+    html_path = _write_html(
         out / "report.html", result, headers, rows, glossary, rel, audio, losses is not None
     )
+    # last: `experiment compare` takes a report with metrics.json for a finished one
+    write_json_atomic(out / "metrics.json", result)
+    return html_path
 
 
 def _save_losses(run: str | Path, path: Path) -> Path | None:
     from sfxgan.plots import save_loss_curves
-    from sfxgan.training.trainer import read_metrics
+    from sfxgan.run_folder import read_metrics, run_of
 
-    return save_loss_curves(path, read_metrics(run))
+    return save_loss_curves(path, read_metrics(run_of(run)))  # --run may name a checkpoint
 
 
 def _summary_lines(result: dict) -> list[str]:
@@ -296,7 +299,7 @@ def _write_markdown(path, result, headers, rows, glossary, spectrograms, has_los
     lines += ["", "## Embedding map", "", "![embedding](embedding.png)"]
     if has_losses:
         lines += ["", "## Training losses", "", "![losses](losses.png)"]
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -336,5 +339,5 @@ def _write_html(path, result, headers, rows, glossary, spectrograms, audio, has_
     parts.append("<h2>Embedding map</h2><img src='embedding.png' alt='embedding map'>")
     if has_losses:
         parts.append("<h2>Training losses</h2><img src='losses.png' alt='loss curves'>")
-    path.write_text("\n".join(parts) + "\n")
+    write_text_atomic(path, "\n".join(parts) + "\n")
     return path

@@ -30,13 +30,12 @@ from sfxgan.data.dataset import SoundDataset
 from sfxgan.errors import SfxganError
 from sfxgan.evaluate.evaluation import N_SPLITS, distribution_figures, diversity
 from sfxgan.evaluate.judge import Judge, JudgeConfig, prepare, resynthesised, train_judge
-from sfxgan.run_folder import RunSpec
+from sfxgan.files import atomic_write, save_figure
+from sfxgan.run_folder import RunSpec, judge_path, quality_path, run_of
 
 if TYPE_CHECKING:
     from sfxgan.generate import Sampler
 
-JUDGE_FILE = "judge.pt"
-QUALITY_FILE = "quality.csv"
 MAX_PER_CLASS = 64  # generated clips per class: enough for the FD at a few dozen real clips
 LATENT_SEED = 0  # the latents of `sfxgan generate --seed 0`: the curve ends at what it writes
 
@@ -57,7 +56,7 @@ def load_or_train_judge(
     """The run's judge: RUN/judge.pt when it exists and fits the run (classes, clip length),
     else one trained on the training clips and saved there."""
     features = spec.features
-    path = run / JUDGE_FILE
+    path = judge_path(run)
     if path.is_file():
         judge = Judge.load(path)
         if (
@@ -90,17 +89,11 @@ def load_or_train_judge(
     return judge
 
 
-def run_folder(run: str | Path) -> Path:
-    """The run folder of a run folder or of one of its checkpoint files."""
-    run = Path(run)
-    return run if run.is_dir() else run.parent.parent
-
-
 def run_judge(run: str | Path, real_source: str | Path, classes: list[str], clip_samples: int):
     """The judge a run trained for its quality checks, when it fits an evaluation: trained on
     the same real data (the same folder or manifest), with these classes, at this clip length.
     None otherwise (evaluate then trains its own)."""
-    path = run_folder(run) / JUDGE_FILE
+    path = judge_path(run_of(run))
     if not path.is_file():
         return None
     judge = Judge.load(path)
@@ -193,7 +186,7 @@ class QualityTracker:
 
 def read_quality(run: str | Path, up_to_step: float = float("inf")) -> list[dict]:
     """The rows of RUN/quality.csv as floats (empty when there is none)."""
-    path = Path(run) / QUALITY_FILE
+    path = quality_path(run)
     if not path.is_file():
         return []
     with open(path, newline="") as fh:
@@ -205,16 +198,14 @@ def read_quality(run: str | Path, up_to_step: float = float("inf")) -> list[dict
 
 
 def write_quality(run: Path, rows: list[dict], fields: list[str]) -> None:
-    """Write RUN/quality.csv whole (a temporary file renamed over it)."""
-    path = run / QUALITY_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write RUN/quality.csv whole."""
+    path = quality_path(run)
     try:
-        with open(tmp, "w", newline="") as fh:
+        with atomic_write(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: f"{row.get(k, float('nan')):.6g}" for k in fields})
-        tmp.replace(path)
     except OSError as exc:
         raise SfxganError(f"cannot write '{path}': {exc.strerror or exc}") from exc
 
@@ -278,6 +269,6 @@ def save_quality_curves(
             ax.tick_params(labelsize=7)
     if len(colours) > 1:
         axes[0][0].legend(fontsize=7, frameon=False)
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
     return path

@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from sfxgan.dsp.features import mel_filterbank
-from sfxgan.errors import SfxganError, first_line
+from sfxgan.errors import SfxganError
+from sfxgan.files import TaggedKind, load_tagged
 
 # Front end (the values of Google's vggish_params.py).
 SAMPLE_RATE = 16000
@@ -173,6 +174,16 @@ class VGGish(nn.Module):
 # --- weights ----------------------------------------------------------------------------------
 
 
+# a plain state dict, as torchvggish saves it: no format tag of ours to check
+WEIGHTS_KIND = TaggedKind(
+    tag=None,
+    missing="VGGish weights not found: {path} is not a file",
+    unreadable="{path} is not a readable torch weights file ({reason})",
+    foreign="{path} is not a VGGish state dict (not a dict of tensors)",
+    reason_chars=120,
+)
+
+
 def _hub_weights() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
@@ -229,13 +240,9 @@ def load_vggish(
     Raises SfxganError naming the file when it is not a torch file or not a VGGish state dict.
     """
     weights = find_weights(path)
-    try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any failure to deserialise a user's file is the file's fault
-        reason = first_line(exc, 120)
-        raise SfxganError(f"{weights} is not a readable torch weights file ({reason})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise SfxganError(f"{weights} is not a VGGish state dict (not a dict of tensors)")
+    state = load_tagged(weights, WEIGHTS_KIND)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SfxganError(WEIGHTS_KIND.foreign.format(path=weights))
 
     expected = _expected_shapes()
     missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()

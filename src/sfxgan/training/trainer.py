@@ -9,14 +9,13 @@ processes: under torchrun each process trains on its share of every global batch
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import math
 import signal
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,24 +59,23 @@ from sfxgan.model.losses import (
 from sfxgan.model.networks import Generator, build_models
 from sfxgan.plots import save_loss_curves, save_spectrograms
 from sfxgan.run_folder import (
+    TRAINED_WEIGHTS,
     RunSpec,
+    config_path,
     find_checkpoint,
+    inference_entries,
     load_checkpoint,
+    metrics_log,
+    preview_dir,
+    previews_dir,
+    read_metrics,
     save_checkpoint,
     step_checkpoints,
+    write_config,
+    write_metrics,
 )
 from sfxgan.training import distributed
 
-METRICS = (
-    "step",
-    "critic_loss",
-    "gradient_penalty",
-    "wasserstein",
-    "generator_loss",
-    "recon_loss",
-    "samples_per_s",
-    "seconds",
-)
 # What may change when a run is resumed; everything else would make it another experiment.
 RESUMABLE = {
     "steps",
@@ -422,8 +420,11 @@ class Trainer:
     def state(self) -> dict:
         state = {
             "config": self.spec.to_dict(),
-            "generator": self.generator.state_dict(),
-            "generator_inference": self.inference_generator_state("raw"),
+            TRAINED_WEIGHTS: self.generator.state_dict(),
+            **inference_entries(
+                self.inference_generator_state("raw"),
+                self.inference_generator_state("ema") if self.ema is not None else None,
+            ),
             "critic": self.critic.state_dict(),
             "opt_generator": self.opt_g.state_dict(),
             "opt_critic": self.opt_d.state_dict(),
@@ -433,14 +434,13 @@ class Trainer:
         }
         if self.ema is not None:
             state["generator_ema"] = self.ema.state_dict()
-            state["generator_ema_inference"] = self.inference_generator_state("ema")
         if self.scaler_g.is_enabled():
             state["scaler_generator"] = self.scaler_g.state_dict()
             state["scaler_critic"] = self.scaler_d.state_dict()
         return state
 
     def load_state(self, state: dict) -> None:
-        self.generator.load_state_dict(state["generator"])
+        self.generator.load_state_dict(state[TRAINED_WEIGHTS])
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_generator"])
         self.opt_d.load_state_dict(state["opt_critic"])
@@ -516,13 +516,13 @@ class Trainer:
             **tracker.score(sampler, PREVIEW_PHASE),
         }
         write_quality(run, [*quality, row], tracker.fields)
-        save_quality_curves(run / "previews" / "quality.png", {"": [*quality, row]})
+        save_quality_curves(previews_dir(run) / "quality.png", {"": [*quality, row]})
         return row
 
     # -- previews -----------------------------------------------------------------------------
     def write_previews(self, run: Path, rows: list[dict]) -> None:
         """One WAV and one PNG per class from the same latent, and the loss curves."""
-        folder = run / "previews" / f"step_{self.step:07d}"
+        folder = preview_dir(run, self.step)
         n = len(self.spec.classes)
         z = torch.Generator().manual_seed(self.spec.train.seed + 2)
         z = torch.randn(1, self.spec.model.latent_dim, generator=z).expand(n, -1).to(self.device)
@@ -540,37 +540,7 @@ class Trainer:
                 features,
                 title=f"step {self.step}",
             )
-        save_loss_curves(run / "previews" / "losses.png", rows)
-
-
-def read_metrics(run: str | Path) -> list[dict]:
-    """The rows of a run folder's metrics.csv as floats (empty when it has none)."""
-    return _read_metrics(Path(run) / "metrics.csv", up_to_step=math.inf)
-
-
-def _read_metrics(path: Path, up_to_step: float) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return [
-            {k: float(v) for k, v in row.items()}
-            for row in csv.DictReader(fh)
-            if int(float(row["step"])) <= up_to_step
-        ]
-
-
-def _write_metrics(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=METRICS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _fmt(row[k]) for k in METRICS})
-    tmp.replace(path)
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+        save_loss_curves(previews_dir(run) / "losses.png", rows)
 
 
 @dataclass
@@ -674,7 +644,7 @@ def _run_spec(
             )
         spec.train = spec.train.replace(**changed)
         return spec, resumed_state
-    if (run / "config.json").exists() or step_checkpoints(run):
+    if config_path(run).exists() or step_checkpoints(run):
         raise SfxganError(
             f"'{run}' already holds a training run; continue it with --resume "
             "or choose another --out"
@@ -696,32 +666,22 @@ def _train_loop(
 ) -> TrainResult:
     main = processes.is_main
     if main:
-        try:
-            run.mkdir(parents=True, exist_ok=True)
-            (run / "config.json").write_text(json.dumps(spec.to_dict(), indent=2))
-        except OSError as exc:
-            raise SfxganError(
-                f"cannot write the run folder '{run}': {exc.strerror or exc}"
-            ) from exc
-
+        _create_run_folder(run, spec)
     trainer = Trainer(spec, dataset, device)
     if resumed_state is not None:
         trainer.load_state(resumed_state)
         del resumed_state
     cfg = spec.train
-    metrics_path = run / "metrics.csv"
-    rows = []
+    rows, tracker, quality = [], None, []
     if main:
-        rows = _read_metrics(metrics_path, trainer.step)
-        _write_metrics(metrics_path, rows)  # drop rows logged after the checkpoint we resume from
-
-    tracker, quality = None, []
-    # every eval_every steps and at the end; a run shorter than eval_every has no checks (its
-    # judge would cost more than it says)
-    if main and 0 < cfg.eval_every <= cfg.steps:
-        tracker = QualityTracker.start(run, spec, dataset, log=to_stderr if progress else None)
-        quality = read_quality(run, trainer.step)  # drop rows after the resumed checkpoint
-        write_quality(run, quality, tracker.fields)
+        rows = read_metrics(run, trainer.step)
+        write_metrics(run, rows)  # drop rows logged after the checkpoint we resume from
+        # every eval_every steps and at the end; a run shorter than eval_every has no checks
+        # (its judge would cost more than it says)
+        if 0 < cfg.eval_every <= cfg.steps:
+            tracker = QualityTracker.start(run, spec, dataset, log=to_stderr if progress else None)
+            quality = read_quality(run, trainer.step)  # drop rows after the resumed checkpoint
+            write_quality(run, quality, tracker.fields)
 
     if progress and main:
         to_stderr(f"torch threads: {threads.current_choice()}")
@@ -737,50 +697,22 @@ def _train_loop(
     )
     if progress and main:
         threads.set_log(lambda message: bar.write(message, file=sys.stderr))
-    log = open(metrics_path, "a", newline="") if main else nullcontext()  # noqa: SIM115
-    with _stop_on_signals() as stop, log as log_file:
-        writer = csv.DictWriter(log_file, fieldnames=METRICS) if main else None
+    log = metrics_log(run) if main else nullcontext()
+    with _stop_on_signals() as stop, log as log_row:
         while trainer.step < cfg.steps:
             t0 = time.perf_counter()
             metrics, stop_now = trainer.train_step(stop_requested=stop["signal"] is not None)
             seconds = time.perf_counter() - t0
             threads.recheck()  # follow the machine's load (--threads auto); after the timing
-            if not all(math.isfinite(v) for v in metrics.values()):
-                if 0 < trainer.skipped_in_a_row <= MAX_SKIPPED_STEPS:
-                    # float16 overflow: the scaler skipped this update and lowered its scale
-                    metrics = {k: v if math.isfinite(v) else math.nan for k, v in metrics.items()}
-                else:
-                    raise _diverged(run, trainer.step, metrics)
             row = {
                 "step": trainer.step,
-                **metrics,
+                **_finite_or_skipped(trainer, run, metrics),
                 "samples_per_s": cfg.batch_size / seconds,
                 "seconds": seconds,
             }
             if main:
                 rows.append(row)
-                if trainer.step % cfg.log_every == 0 or trainer.step == cfg.steps:
-                    writer.writerow({k: _fmt(row[k]) for k in METRICS})
-                    log_file.flush()
-                    bar.set_postfix(
-                        critic=f"{metrics['critic_loss']:.3f}",
-                        gen=f"{metrics['generator_loss']:.3f}",
-                        rec=f"{metrics['recon_loss']:.3g}",
-                        sps=f"{row['samples_per_s']:.1f}",
-                        refresh=False,
-                    )
-                bar.update(1)
-                if trainer.step % cfg.preview_every == 0 or trainer.step == cfg.steps:
-                    trainer.write_previews(run, rows)
-                if (
-                    tracker
-                    and trainer.step % cfg.eval_every == 0
-                    or (tracker and trainer.step == cfg.steps >= cfg.eval_every)
-                ):
-                    quality.append(trainer.track_quality(tracker, run, rows, quality))
-                    bar.write(quality_line(quality[-1], trainer.step), file=sys.stderr)
-                if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps:
-                    save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
+                if _after_step(trainer, run, rows, log_row, bar, tracker, quality):
                     last_saved = trainer.step
             if stop_now:
                 interrupted = True
@@ -800,6 +732,59 @@ def _train_loop(
         elapsed,
         main,
     )
+
+
+def _create_run_folder(run: Path, spec: RunSpec) -> None:
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+        write_config(run, spec)
+    except OSError as exc:
+        raise SfxganError(f"cannot write the run folder '{run}': {exc.strerror or exc}") from exc
+
+
+def _finite_or_skipped(trainer: Trainer, run: Path, metrics: dict[str, float]) -> dict:
+    """A step's losses; NaN in place of the non-finite ones of a step whose update float16
+    gradient scaling skipped (an overflow: it lowers its scale). Any other non-finite loss, or
+    too many skipped steps in a row, is divergence."""
+    if all(math.isfinite(v) for v in metrics.values()):
+        return metrics
+    if 0 < trainer.skipped_in_a_row <= MAX_SKIPPED_STEPS:
+        return {k: v if math.isfinite(v) else math.nan for k, v in metrics.items()}
+    raise _diverged(run, trainer.step, metrics)
+
+
+def _after_step(
+    trainer: Trainer,
+    run: Path,
+    rows: list[dict],
+    log_row: Callable[[dict], None],
+    bar: tqdm,
+    tracker: QualityTracker | None,
+    quality: list[dict],
+) -> bool:
+    """The main process's work after a step, each at its interval and at the last step: the
+    metrics row, previews, the quality check, the checkpoint. True when it saved one."""
+    cfg, step, row = trainer.spec.train, trainer.step, rows[-1]
+    last = step == cfg.steps
+    if step % cfg.log_every == 0 or last:
+        log_row(row)
+        bar.set_postfix(
+            critic=f"{row['critic_loss']:.3f}",
+            gen=f"{row['generator_loss']:.3f}",
+            rec=f"{row['recon_loss']:.3g}",
+            sps=f"{row['samples_per_s']:.1f}",
+            refresh=False,
+        )
+    bar.update(1)
+    if step % cfg.preview_every == 0 or last:
+        trainer.write_previews(run, rows)
+    if tracker and (step % cfg.eval_every == 0 or (last and cfg.steps >= cfg.eval_every)):
+        quality.append(trainer.track_quality(tracker, run, rows, quality))
+        bar.write(quality_line(quality[-1], step), file=sys.stderr)
+    if step % cfg.checkpoint_every == 0 or last:
+        save_checkpoint(run, trainer.state(), step, cfg.keep_checkpoints)
+        return True
+    return False
 
 
 def quality_line(row: dict, step: int) -> str:
