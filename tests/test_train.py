@@ -21,7 +21,7 @@ from sfxgan.apps.demo import DEMO_CLASSES
 from sfxgan.data.batches import EpochSampler
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from sfxgan.run_folder import load_checkpoint, step_checkpoints
+from sfxgan.run_folder import load_checkpoint, read_metrics, step_checkpoints
 from sfxgan.training.trainer import TrainingDiverged, ema_average, train
 from tests.helpers import assert_one_line_error, sfxgan, wait_for_logged_steps
 
@@ -166,7 +166,7 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     bf16 = tmp_path / "bf16"
     assert json.loads((bf16 / "config.json").read_text())["train"]["precision"] == "bf16"
-    first = [train_module.read_metrics(run)[0] for run in (fp32, bf16)]
+    first = [read_metrics(run)[0] for run in (fp32, bf16)]
     for key in ("critic_loss", "gradient_penalty", "wasserstein", "generator_loss"):
         a, b = first[0][key], first[1][key]
         assert abs(a - b) <= 0.05 * abs(a) + 0.02, f"step 1 {key}: fp32 {a} vs bf16 {b}"
@@ -221,7 +221,7 @@ def test_fp16_with_gradient_scaling_trains_and_resumes(demo_dir, tmp_path):
     fp16 = train(
         demo_dir, tmp_path / "fp16", "tiny", {**settings, "precision": "fp16"}, progress=False
     ).run
-    first = [train_module.read_metrics(run)[0] for run in (fp32, fp16)]
+    first = [read_metrics(run)[0] for run in (fp32, fp16)]
     for key in ("critic_loss", "wasserstein", "generator_loss"):
         a, b = first[0][key], first[1][key]
         assert abs(a - b) <= 0.02 * abs(a) + 0.02, f"step 1 {key}: fp32 {a} vs fp16 {b}"
@@ -527,7 +527,7 @@ def test_fp16_skips_an_overflowed_update_and_stops_when_it_keeps_overflowing(
     monkeypatch.setattr(train_module, "gradient_penalty", overflowing)
     settings = {**QUICK, "steps": 2, "preview_every": 100, "precision": "fp16"}
     run = train(demo_dir, tmp_path / "once", "tiny", settings, progress=False).run
-    rows = train_module.read_metrics(run)
+    rows = read_metrics(run)
     assert [int(r["step"]) for r in rows] == [1, 2]
     assert np.isnan(rows[0]["critic_loss"]) and np.isnan(rows[0]["gradient_penalty"])
     assert np.isfinite(rows[1]["critic_loss"])
@@ -549,7 +549,7 @@ def test_training_on_a_gpu_in_each_precision(demo_dir, tmp_path, precision):
         pytest.skip("this GPU has no bfloat16")
     settings = {**QUICK, "steps": 3, "device": "cuda", "precision": precision, "workers": 2}
     run = train(demo_dir, tmp_path / "run", "tiny", settings, progress=False).run
-    rows = train_module.read_metrics(run)
+    rows = read_metrics(run)
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
     train(demo_dir, run, settings={"steps": 4}, resume=True, progress=False)
     assert load_checkpoint(run)["step"] == 4
