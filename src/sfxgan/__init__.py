@@ -1,4 +1,12 @@
-"""sfxgan: conditional sound-effect generation with a regularized WGAN."""
+"""sfxgan: conditional sound-effect generation with a regularized WGAN.
+
+The method, along the data's path: `data` (audio, datasets, batches) -> `dsp` (the STFT,
+Griffin-Lim) -> `model` (networks, losses) -> `training` -> `run_folder` -> `generate` ->
+`evaluate`; beside it `config` (settings, presets), `files` (atomic writes, tagged loads),
+`threads`, `errors`, `plots`. Around it: `apps` (studio, export, DCASE layout, experiments,
+benchmarks, demo data) and `cli` (one module per command). docs/architecture.md has the
+picture and a line per module.
+"""
 
 import os
 

@@ -225,10 +225,6 @@ def _check_folder(out: Path, folders: list[str], per_class: int) -> None:
         )
 
 
-def _write_json(path: Path, record: dict) -> None:
-    write_json_atomic(path, record)  # never half a file
-
-
 def write_dcase(
     sampler: Sampler,
     out: Path,
@@ -318,12 +314,12 @@ def write_dcase(
     written: dict[str, list[Path]] = {}
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "dcase.json", record)
+        write_json_atomic(out / "dcase.json", record)
         for name in names:
             written[folders[name]] = _write_class(
                 sampler, out / folders[name], name, per_class, seed, phase, n_iter
             )
-        _write_json(out / "dcase.json", {**record, "complete": True})
+        write_json_atomic(out / "dcase.json", {**record, "complete": True})
     except OSError as exc:
         raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
     return written
