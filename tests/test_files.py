@@ -21,6 +21,7 @@ from sfxgan.files import (  # noqa: E402
     load_tagged,
     save_figure,
     save_torch_atomic,
+    write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
@@ -38,6 +39,15 @@ def test_a_write_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
         assert path.read_text() == "old\n"  # nothing visible before the block ends
     assert path.read_bytes() == b"new\r\n"
     assert _leftovers(tmp_path) == []
+
+
+def test_a_write_without_fsync_is_still_whole_and_leaves_no_temporary(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr("sfxgan.files.os.fsync", synced.append)
+    path = write_bytes_atomic(tmp_path / "clip.wav", b"RIFF", durable=False)
+    assert path.read_bytes() == b"RIFF" and _leftovers(tmp_path) == [] and synced == []
+    write_bytes_atomic(path, b"RIFF2")
+    assert path.read_bytes() == b"RIFF2" and len(synced) == 1
 
 
 @pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])

@@ -36,13 +36,17 @@ def temporary_name(path: Path) -> Path:
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "wb", **open_options: Any) -> Iterator[IO]:
+def atomic_write(
+    path: str | Path, mode: str = "wb", durable: bool = True, **open_options: Any
+) -> Iterator[IO]:
     """A file object on a new temporary file beside `path`; on leaving the block without an
     exception it is flushed, fsynced and renamed onto `path`, on any exception removed.
 
     `mode` is "wb" or "w" (text; `open_options` such as newline= or encoding= go to open()). The
     temporary is created with open(), not mkstemp, so it gets the permissions the user's umask
-    gives any new file. The folder must exist: where to create it is the caller's decision."""
+    gives any new file. The folder must exist: where to create it is the caller's decision.
+    `durable=False` skips the fsync, for files that are cheap to make again (the demo data):
+    still never half a file, but after a power cut possibly the old one."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write writes whole files: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
@@ -52,15 +56,16 @@ def atomic_write(path: str | Path, mode: str = "wb", **open_options: Any) -> Ite
         with fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:  # Ctrl-C too: no temporary is left behind
         tmp.unlink(missing_ok=True)
         raise
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    with atomic_write(path) as fh:
+def write_bytes_atomic(path: str | Path, data: bytes, durable: bool = True) -> Path:
+    with atomic_write(path, durable=durable) as fh:
         fh.write(data)
     return Path(path)
 
