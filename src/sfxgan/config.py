@@ -45,6 +45,8 @@ SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     **MODEL_CHOICES,
 }
 DEFAULT_PRESET = "tiny"
+EXPORT_FORMATS = ("onnx", "torchscript")  # sfxgan export --format
+DCASE_CLIPS_PER_CLASS = 100  # DCASE 2023 Task 7 asks for 100 clips of each category
 # How spectrograms become audio unless asked otherwise (generate, export, previews, evaluate):
 # measured in docs/phase.md, 32 fast iterations beat the reference's 50 plain ones.
 DEFAULT_PHASE = "fast-griffin-lim"

@@ -38,7 +38,6 @@ from sfxgan.generate import Sampler
 
 # --- the challenge's format ---------------------------------------------------------------------
 
-DCASE_CLIPS_PER_CLASS = 100
 DCASE_SAMPLE_RATE = 22_050
 DCASE_SECONDS = 4
 DCASE_SAMPLES = DCASE_SAMPLE_RATE * DCASE_SECONDS  # 88 200

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sfxgan import __version__
-from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, FeatureConfig
+from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, EXPORT_FORMATS, FeatureConfig
 from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT, from_log_spec
 from sfxgan.dsp.phase import _EPS as PHASE_EPS
@@ -48,7 +48,6 @@ from sfxgan.files import atomic_write
 from sfxgan.generate import Sampler
 from sfxgan.model.networks import Generator
 
-FORMATS = ("onnx", "torchscript")
 EXPORT_FORMAT = "sfxgan-export"
 EXPORT_VERSION = 1
 # Below the exporter's default (20 in torch 2.13) for runtimes embedded in tools, which lag
@@ -152,8 +151,8 @@ def export_run(
     Both files appear whole or not at all (files.atomic_write): the sidecar is renamed into
     place just before the model file, both after the export succeeded.
     """
-    if fmt not in FORMATS:
-        raise SfxganError(f"unknown export format '{fmt}'; choose {' or '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise SfxganError(f"unknown export format '{fmt}'; choose {' or '.join(EXPORT_FORMATS)}")
     if fmt == "onnx":
         _require_onnx()
     out = Path(out)
@@ -325,4 +324,4 @@ def _write(fh: BinaryIO, path: Path, data: bytes) -> None:
         raise SfxganError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
-__all__ = ["FORMATS", "ExportedGenerator", "GriffinLim", "build_module", "export_run", "sidecar"]
+__all__ = ["ExportedGenerator", "GriffinLim", "build_module", "export_run", "sidecar"]

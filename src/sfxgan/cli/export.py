@@ -7,10 +7,7 @@ import argparse
 from pathlib import Path
 
 from sfxgan.cli.options import add_run_argument, add_weights_options
-
-# apps.export.FORMATS (a test checks that they agree); importing it here would load the
-# generator and matplotlib for every command's start
-FORMATS = ("onnx", "torchscript")
+from sfxgan.config import EXPORT_FORMATS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "sample rate, STFT settings, max_value and latent size.",
     )
     add_run_argument(p)
-    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--out", required=True, type=Path, help="file to write, e.g. rain.onnx")
     add_weights_options(
         p,

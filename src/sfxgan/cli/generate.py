@@ -14,6 +14,7 @@ from sfxgan.cli.options import (
     class_list,
     positive_int,
 )
+from sfxgan.config import DCASE_CLIPS_PER_CLASS
 from sfxgan.errors import SfxganError
 
 PER_CLASS = 10  # clips per class without --dcase (with it: the layout's DCASE_CLIPS_PER_CLASS)
@@ -32,8 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--per-class",
         type=positive_int,
         default=None,
-        # 100: apps.dcase.DCASE_CLIPS_PER_CLASS, not imported here to keep start-up short
-        help=f"clips per class (default: {PER_CLASS}; 100 with --dcase)",
+        help=f"clips per class (default: {PER_CLASS}; {DCASE_CLIPS_PER_CLASS} with --dcase)",
     )
     p.add_argument("--classes", help="comma-separated class names (default: all)")
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     classes = class_list(args.classes)
     start = time.perf_counter()
     if args.dcase:
-        from sfxgan.apps.dcase import DCASE_CLIPS_PER_CLASS, write_dcase
+        from sfxgan.apps.dcase import write_dcase
 
         if args.png:
             raise SfxganError(
