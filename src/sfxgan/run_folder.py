@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from sfxgan import __version__
-from sfxgan.config import FeatureConfig, ModelConfig, TrainConfig
+from sfxgan.config import FeatureConfig, ModelConfig, TrainConfig, check_value
 from sfxgan.errors import SfxganError
 from sfxgan.files import (
     TaggedKind,
@@ -115,9 +115,8 @@ class RunSpec:
 
     @classmethod
     def _from_dict(cls, d: dict) -> RunSpec:
-        model = dict(d["model"])
-        for key in ("gen_start", "gen_channels", "critic_channels", "kernel"):
-            model[key] = tuple(model[key])
+        # JSON (config.json) gives lists where the shape fields hold tuples; config converts
+        model = {key: check_value(key, value) for key, value in d["model"].items()}
         return cls(
             d["preset"],
             FeatureConfig(**d["features"]),
