@@ -374,7 +374,7 @@ def test_train_from_a_config_file_records_the_resolved_shapes_and_resume_keeps_t
     longer = write(tmp_path / "long.toml", 'base = "short.toml"\n[features]\nsample_rate = 8000\n')
     assert_one_line_error(
         run_cli("train", demo_dir, "--out", run, "--resume", "--config", longer),
-        "cannot change sample_rate when resuming (the run used sample_rate=16000)",
+        "cannot change sample_rate when resuming (the run used sample_rate=16000, not 8000)",
     )
     with pytest.raises(ConfigError, match="cannot change gen_start when resuming"):
         train(demo_dir, run, settings={"gen_start": [4, 4]}, resume=True, progress=False)

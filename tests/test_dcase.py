@@ -147,7 +147,9 @@ def test_the_full_default_writes_100_clips_per_class_in_the_dcase_format(tiny_ru
     )
     folders = ["Footstep", "GunShot", "Rain", "birds", "engine"]
     assert sorted(p.name for p in out.iterdir()) == sorted([*folders, "dcase.json"])
-    notes = result.stderr.strip().splitlines()
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith("generating: 100%|") for line in lines)  # the progress bar
+    notes = [line for line in lines if line.strip() and not line.startswith("generating")]
     assert len(notes) == 2, result.stderr
     assert notes[0].startswith("note: 'birds', 'engine' are not DCASE 2023 Task 7 categories")
     assert notes[1].startswith("warning: the model's clips are 0.512 s long")

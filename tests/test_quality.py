@@ -7,11 +7,12 @@ import os
 import pytest
 
 from sfxgan.apps.demo import write_demo_dataset
+from sfxgan.apps.takes import generate_to_folder
 from sfxgan.config import get_preset
 from sfxgan.data.dataset import load_dataset
 from sfxgan.evaluate import mean_spectrum_check
 from sfxgan.evaluate.evaluation import evaluate
-from sfxgan.generate import Sampler, generate_to_folder
+from sfxgan.generate import Sampler
 from sfxgan.training.trainer import train
 
 # The judge's figures for this job (docs/results.md, `sfxgan evaluate` on 20 clips per class):

@@ -8,10 +8,11 @@ import math
 
 import pytest
 
+from sfxgan.apps.takes import generate_to_folder
 from sfxgan.evaluate.evaluation import evaluate
 from sfxgan.evaluate.judge import Judge
 from sfxgan.evaluate.tracking import read_quality
-from sfxgan.generate import Sampler, generate_to_folder
+from sfxgan.generate import Sampler
 from sfxgan.run_folder import JUDGE_FILE
 from sfxgan.training.trainer import train
 from tests.helpers import sfxgan

@@ -117,7 +117,7 @@ def test_cli_train_resume_generate(demo_dir, tmp_path):
         "rain",
     )
     assert again.returncode == 0, again.stderr
-    assert [p.name for p in (tmp_path / "again").iterdir()] == ["rain"]
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["generated.json", "rain"]
     a, _ = sf.read(out / "rain" / "rain_1.wav")
     b, _ = sf.read(tmp_path / "again" / "rain" / "rain_1.wav")
     assert np.array_equal(a, b)  # deterministic for a seed, whatever other classes are asked
@@ -391,8 +391,27 @@ def test_existing_run_is_never_overwritten(demo_dir, tmp_path):
 def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
     run = tmp_path / "run"
     train(demo_dir, run, "tiny", {**QUICK, "steps": 1}, progress=False)
+    before = (run / "checkpoints" / "latest.pt").read_bytes()
     result = sfxgan("train", demo_dir, "--out", run, "--resume", "--n-critic", "5", *QUICK_ARGS[4:])
-    assert_one_line_error(result, "cannot change n_critic")
+    assert_one_line_error(result, "cannot change n_critic", "n_critic=2, not 5")
+    result = sfxgan("train", demo_dir, "--out", run, "--resume", "--preset", "paper-16k")
+    assert_one_line_error(result, "cannot change the preset", "used tiny, not paper-16k")
+    assert (run / "checkpoints" / "latest.pt").read_bytes() == before
+
+
+@pytest.mark.integration
+def test_resume_with_the_first_command_line_repeated_is_accepted(demo_dir, tmp_path):
+    """The up-arrow case: the command that started the run, with --resume and more steps. Its
+    --preset and options equal the run's own settings, so they are no change."""
+    run = tmp_path / "run"
+    first = ["train", demo_dir, "--out", run, "--preset", "tiny", *QUICK_ARGS]
+    assert sfxgan(*first, "--steps", 2).returncode == 0
+    config = tmp_path / "tiny.toml"
+    config.write_text('base = "tiny"\n[train]\nn_critic = 2\n')
+    result = sfxgan(*first, "--steps", 3, "--resume", "--config", config)
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(run)["step"] == 3
+    assert json.loads((run / "config.json").read_text())["train"]["n_critic"] == 2
 
 
 @pytest.mark.integration

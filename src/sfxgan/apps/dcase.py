@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-import torch
+from tqdm import tqdm
 
 from sfxgan import __version__
+from sfxgan.apps.takes import WAV_HEADER, check_disk
 from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, write_wav
 from sfxgan.errors import SfxganError
 from sfxgan.files import write_json_atomic
-from sfxgan.generate import Sampler
+from sfxgan.generate import BATCH, Sampler
 
 # --- the challenge's format ---------------------------------------------------------------------
 
@@ -68,11 +69,6 @@ PEAK = 10.0 ** (PEAK_DBFS / 20.0)
 # A fade-out over the last 10 ms before a cut or before the padded silence: long enough to turn
 # the step into no click, short enough to leave the sound's own decay alone.
 FADE_SECONDS = 0.010
-# Clips of a class are generated, converted and written this many at a time: what is held at
-# once stays at 32 spectrograms and clips (a few tens of MB on paper-64k) whatever --per-class
-# asks, and the first files are on disk early. A multiple of the phase reconstruction's batch of
-# 16 (PHASE_BATCH), so that no chunk leaves it a small remainder batch.
-CHUNK = 32
 # Below this share of the 4 s, most of each file is padding: say so, FAD will show it.
 SHORT_SHARE = 0.9
 
@@ -232,6 +228,8 @@ def write_dcase(
     seed: int,
     phase: str,
     n_iter: int,
+    batch_size: int = BATCH,
+    progress: bool = False,
 ) -> dict[str, list[Path]]:
     """Write OUT/<Category>/0001.wav... (4 s, mono, 16-bit, 22 050 Hz) and OUT/dcase.json.
 
@@ -249,10 +247,10 @@ def write_dcase(
         )
     folders = dcase_folders(names)
     _check_folder(out, list(folders.values()), per_class)
+    check_disk(out, len(names) * per_class * (WAV_HEADER + 2 * DCASE_SAMPLES))
+    sampler.check_memory(sampler.batch_bytes(batch_size), f"batches of {batch_size} clips")
 
-    model_rate = sampler.sample_rate
-    model_samples = sampler.spec.features.clip_samples
-    model_seconds = model_samples / model_rate
+    model_seconds = sampler.spec.features.clip_samples / sampler.sample_rate
     others = [name for name in names if dcase_category(name) is None]
     if others:
         listed = ", ".join(f"'{n}'" for n in others)
@@ -269,7 +267,54 @@ def write_dcase(
             file=sys.stderr,
         )
 
-    record = {
+    record = _record(sampler, names, folders, per_class, seed, phase, n_iter)
+    written: dict[str, list[Path]] = {}
+    bar = tqdm(
+        total=len(names) * per_class,
+        unit="clip",
+        desc="generating",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "dcase.json", record)
+        for name in names:
+            bar.set_postfix_str(name)
+            batches = sampler.stream(
+                name, per_class, seed, phase, n_iter, normalize=False, batch_size=batch_size
+            )
+            written[folders[name]] = paths = []
+            for batch in batches:  # unnormalised: the one normalisation is after resampling
+                for index, clip in zip(batch.indices, batch.audio, strict=True):
+                    dcase = to_dcase_clip(clip, sampler.sample_rate)
+                    paths.append(
+                        write_wav(out / folders[name] / clip_name(index), dcase, DCASE_SAMPLE_RATE)
+                    )
+                    bar.update()
+        write_json_atomic(out / "dcase.json", {**record, "complete": True})
+    except OSError as exc:
+        raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
+    finally:
+        bar.close()
+    return written
+
+
+def _record(
+    sampler: Sampler,
+    names: list[str],
+    folders: dict[str, str],
+    per_class: int,
+    seed: int,
+    phase: str,
+    n_iter: int,
+) -> dict:
+    """dcase.json: what made the set, in which format, and how it was converted."""
+    model_rate = sampler.sample_rate
+    model_samples = sampler.spec.features.clip_samples
+    model_seconds = model_samples / model_rate
+    return {
         "task": DCASE_TASK,
         "complete": False,  # true once every clip is written: an interrupted set says so
         "sfxgan_version": __version__,
@@ -310,39 +355,3 @@ def write_dcase(
             for name in names
         ],
     }
-    written: dict[str, list[Path]] = {}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(out / "dcase.json", record)
-        for name in names:
-            written[folders[name]] = _write_class(
-                sampler, out / folders[name], name, per_class, seed, phase, n_iter
-            )
-        write_json_atomic(out / "dcase.json", {**record, "complete": True})
-    except OSError as exc:
-        raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
-    return written
-
-
-def _write_class(
-    sampler: Sampler,
-    folder: Path,
-    name: str,
-    per_class: int,
-    seed: int,
-    phase: str,
-    n_iter: int,
-) -> list[Path]:
-    # All latents at once, as `generate` draws them, so that clip i is the same sound in both
-    # layouts; the expensive part (network, phase, resampling) runs a chunk at a time.
-    z = sampler.latents(name, per_class, seed)
-    labels = torch.full((per_class,), sampler.label(name), dtype=torch.long)
-    paths = []
-    for start in range(0, per_class, CHUNK):
-        log_spec = sampler.log_spec(z[start : start + CHUNK], labels[start : start + CHUNK])
-        # unnormalised: the one normalisation is to_dcase_clip's, after resampling
-        audio = sampler.to_audio(log_spec, phase, n_iter, normalize=False).cpu().numpy()
-        for offset, clip in enumerate(audio):
-            dcase = to_dcase_clip(clip, sampler.sample_rate)
-            paths.append(write_wav(folder / clip_name(start + offset), dcase, DCASE_SAMPLE_RATE))
-    return paths

@@ -218,12 +218,14 @@ def _train_trial(plan: _Plan, trial: Trial, run: Path, counter: str) -> None:
 
 def _evaluate_trial(plan: _Plan, trial: Trial, run: Path, judge) -> None:
     """Generate the trial's clips into RUN/generated and evaluate them into RUN/evaluation."""
+    from sfxgan.apps.takes import generate_to_folder
     from sfxgan.evaluate.evaluation import evaluate
     from sfxgan.evaluate.report import write_report
-    from sfxgan.generate import Sampler, generate_to_folder
+    from sfxgan.generate import Sampler
 
     sampler = Sampler.from_run(run)
     generated = run / "generated"
+    # the trial's own scratch folder: takes of an earlier, interrupted attempt are replaced
     generate_to_folder(
         sampler,
         generated,
@@ -232,7 +234,7 @@ def _evaluate_trial(plan: _Plan, trial: Trial, run: Path, judge) -> None:
         trial.seed,
         DEFAULT_PHASE,
         DEFAULT_PHASE_ITERS,
-        False,
+        overwrite=True,
     )
     evaluation = evaluate(plan.data, generated, judge=judge, run=run, progress=False, log=None)
     write_report(evaluation, run / "evaluation", run=run)

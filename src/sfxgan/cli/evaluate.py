@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_weights_options(
         p,
-        no_ema_help="the clips came from `generate --no-ema`: check the run's trained generator",
+        no_ema_help="the clips came from `generate --no-ema`: check the run's trained generator "
+        "(only for folders without the generated.json that `generate` writes, which says so)",
         device=False,
     )
     p.add_argument("--classes", help="comma-separated subset of classes to evaluate")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         vggish=vggish,
         progress=not args.quiet,
-        ema=not args.no_ema,
+        ema=False if args.no_ema else None,  # None: the generated folder's record decides
     )
     out = Path(args.out)
     report = write_report(evaluation, out, run=args.run)

@@ -35,6 +35,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def thread_count(text: str) -> int | str:
     """An argparse type for --threads: `auto` or a positive number."""
     if text == "auto":

@@ -14,7 +14,6 @@ from sfxgan.cli.options import (
     add_quiet_option,
 )
 from sfxgan.config import DEFAULT_PRESET, MODEL_OPTIONS, SETTING_CHOICES, ModelConfig, TrainConfig
-from sfxgan.errors import SfxganError
 
 # argparse checks the settings with a fixed set of values against config's tables; precision is
 # left to TrainConfig, whose message says what each choice (auto included) means
@@ -82,12 +81,10 @@ def run(args: argparse.Namespace) -> int:
         f.name: getattr(args, f.name) for f in setting_fields() if getattr(args, f.name) is not None
     }
     settings.update(given)
-    if args.resume and args.preset:
-        raise SfxganError("--preset cannot change when resuming; the run keeps its own")
     result = train(
         args.data,
         args.out,
-        preset_name or DEFAULT_PRESET,
+        preset_name,  # on resume: None, or the run's own (a change is refused)
         settings,
         resume=args.resume,
         cache_dir=args.cache_dir,

@@ -29,6 +29,7 @@ from sfxgan.evaluate.judge import (
     resynthesised,
     train_judge,
 )
+from sfxgan.generate import RECORD, describe_takes, read_takes_record
 
 if TYPE_CHECKING:
     from sfxgan.generate import Sampler
@@ -397,11 +398,12 @@ def evaluate(
     vggish=None,
     progress: bool = True,
     log=to_stderr,
-    ema: bool = True,
+    ema: bool | None = None,
 ) -> Evaluation:
     """Compare generated clips with real ones; train a judge on the real data when none is given
     (it is returned, so callers can save it). `vggish`: a loaded VGGish model adds FAD. `ema`:
-    which of the run's generators made the clips (for the phase check with `run`)."""
+    which of the run's generators made the clips (for the phase check with `run`); None: what
+    the folder's generated.json says (`sfxgan generate` writes it), else the moving average."""
     real_listing = list_source(real_source)
     if not real_listing.classes:
         raise DataError(
@@ -410,8 +412,20 @@ def evaluate(
         )
     gen_listing = generated_listing(generated_dir)
     names = match_classes(real_listing, gen_listing, classes)
+    made_by = read_takes_record(generated_dir)
+    ema = _which_weights(made_by, ema, generated_dir)
     # the run's checkpoint is read once: its crop mode here, its generator for the phase check
     sampler = _run_sampler(run, ema) if run is not None else None
+    if (
+        sampler is not None
+        and made_by
+        and made_by["settings"].get("model") != sampler.fingerprint()
+    ):
+        log(
+            f"note: the clips in '{generated_dir}' were made by "
+            f"{describe_takes(made_by['settings'])}, not by --run '{run}' (step {sampler.step}): "
+            "its phase consistency and loss curves describe another generator"
+        )
     if crop is None:
         crop = sampler.spec.train.crop if sampler else "start"
     judge, all_real = _find_judge(judge, run, real_listing, gen_listing, crop, seed, progress, log)
@@ -446,6 +460,7 @@ def evaluate(
         "real": str(real.source),
         "generated": str(generated.source),
         "run": str(run) if run else None,
+        "generated_by": made_by["settings"] if made_by else None,
         "classes": names,
         "classifier": _judge_summary(judge),
         "settings": {
@@ -460,6 +475,20 @@ def evaluate(
         "skipped": [f"{s.path}: {s.reason}" for s in real.skipped + generated.skipped],
     }
     return Evaluation(_clean(result), real, generated, *outputs, judge, closest)
+
+
+def _which_weights(made_by: dict | None, ema: bool | None, generated_dir: str | Path) -> bool:
+    """The generator weights that made the clips: the record's, where the folder has one."""
+    if made_by is None:
+        return True if ema is None else ema
+    recorded = made_by["settings"].get("weights") == "ema"
+    if ema is not None and ema != recorded:
+        raise DataError(
+            f"'{generated_dir}' was generated with the "
+            f"{'moving-average' if recorded else 'trained'} weights ({RECORD}); "
+            f"{'drop' if recorded else 'add'} --no-ema, or leave the choice to the record"
+        )
+    return recorded
 
 
 def _run_sampler(run: str | Path, ema: bool) -> Sampler:

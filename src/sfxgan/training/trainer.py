@@ -556,15 +556,17 @@ class TrainResult:
 def train(
     data: str | Path,
     run: str | Path,
-    preset_name: str = DEFAULT_PRESET,
+    preset_name: str | None = None,
     settings: dict | None = None,
     resume: bool = False,
     cache_dir: str | Path | None = None,
     progress: bool = True,
     use_cache: bool = True,
 ) -> TrainResult:
-    """Train (or resume) a run. `settings` override the preset's: TrainConfig fields, and the
-    FeatureConfig and ModelConfig fields a config file may change (flat, see config.SECTION_OF).
+    """Train (or resume) a run. `settings` override the preset's (DEFAULT_PRESET when None):
+    TrainConfig fields, and the FeatureConfig and ModelConfig fields a config file may change
+    (flat, see config.SECTION_OF). On resume, settings and a preset equal to the run's own are
+    accepted (a command line repeated with --resume); a change is refused unless resumable.
 
     Under torchrun every process calls this with the same arguments: all of them check the
     inputs and read the data (the feature cache is built once, by whichever comes first), then
@@ -619,13 +621,18 @@ def train(
 
 
 def _run_spec(
-    run: Path, data: str | Path, preset_name: str, settings: dict, resume: bool
+    run: Path, data: str | Path, preset_name: str | None, settings: dict, resume: bool
 ) -> tuple[RunSpec, dict | None]:
     """The run's settings: the checkpoint's (resume, with the resumable changes applied) or
     the preset's with the user's settings (a new run, in a folder that holds none)."""
     if resume:
         resumed_state = load_checkpoint(find_checkpoint(run))
         spec = RunSpec.from_dict(resumed_state["config"])
+        if preset_name is not None and preset_name != spec.preset:
+            raise ConfigError(
+                f"cannot change the preset when resuming (the run used {spec.preset}, not "
+                f"{preset_name}); resume without --preset, or start a new run with another --out"
+            )
         feature_settings, model_settings, settings = split_settings(settings)
         current = {**spec.features.to_dict(), **spec.model.to_dict(), **spec.train.to_dict()}
         changed = {k: v for k, v in settings.items() if k not in current or current[k] != v}
@@ -637,10 +644,11 @@ def _run_spec(
         frozen = sorted(k for k in changed if k in current and k not in RESUMABLE)
         frozen += sorted(changed_shape)
         if frozen:
+            given = {**settings, **feature_settings, **model_settings}
             raise ConfigError(
                 f"cannot change {', '.join(frozen)} when resuming (the run used "
-                f"{', '.join(f'{k}={current[k]}' for k in frozen)}); "
-                "start a new run with another --out"
+                f"{', '.join(f'{k}={current[k]}, not {given[k]}' for k in frozen)}); "
+                "resume without it, or start a new run with another --out"
             )
         spec.train = spec.train.replace(**changed)
         return spec, resumed_state
@@ -650,7 +658,7 @@ def _run_spec(
             "or choose another --out"
         )
     # the config.json the run writes holds these resolved settings, whatever file they came from
-    preset = get_preset(preset_name).with_settings(settings)
+    preset = get_preset(preset_name or DEFAULT_PRESET).with_settings(settings)
     spec = RunSpec(preset.name, preset.features, preset.model, preset.train, [], 0.0, str(data))
     return spec, None
 
