@@ -284,3 +284,22 @@ def test_memory_stays_flat_whatever_the_number_of_clips(tiny_run, tmp_path):
         peaks.append(int(result.stdout.split("PEAK")[-1]) / 1024)  # MB
         assert len(list((tmp_path / str(n) / "rain").iterdir())) == n
     assert peaks[1] - peaks[0] < 30, peaks
+
+
+def test_the_folder_scan_knows_takes_from_other_audio(tmp_path):
+    """rain/rain_7.wav is take 7; rain_007.wav, another name or audio in a sub-folder of a class
+    (which an evaluation would read) is not a take and is named as foreign."""
+    from sfxgan.apps.takes import _scan
+
+    (tmp_path / "rain" / "old").mkdir(parents=True)
+    for name in ("rain_7.wav", "rain_7.png", "rain_0.wav", ".rain_1.wav.123-ab.tmp"):
+        (tmp_path / "rain" / name).write_bytes(b"")
+    for name in ("rain_007.wav", "birds_1.wav", "old/rain_2.wav"):
+        (tmp_path / "rain" / name).write_bytes(b"")
+    takes, foreign = _scan(tmp_path)
+    assert takes == {"rain": {7: {".wav", ".png"}, 0: {".wav"}}}
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in foreign) == [
+        "rain/birds_1.wav",
+        "rain/old/rain_2.wav",
+        "rain/rain_007.wav",
+    ]

@@ -89,7 +89,8 @@ class Plan:
         return sum(1 for i, s in found.items() if i in self.takes and s == {".wav"})
 
 
-_TAKE = re.compile(r"^(?P<name>.+)_(?P<index>\d+)\.(?:wav|png)$")
+# take 7 of rain is rain_7.wav (never rain_007.wav, which is some other file)
+_TAKE = re.compile(r"^(?P<name>.+)_(?P<index>0|[1-9][0-9]*)\.(?:wav|png)$")
 
 
 def _scan(out: Path) -> tuple[dict[str, dict[int, set[str]]], list[Path]]:
@@ -99,8 +100,15 @@ def _scan(out: Path) -> tuple[dict[str, dict[int, set[str]]], list[Path]]:
     for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
         with os.scandir(folder) as entries:
             for entry in entries:
-                if entry.name.startswith(".") or not entry.is_file():
+                if entry.name.startswith("."):
                     continue  # atomic writes' temporaries are hidden
+                if entry.is_dir():  # an evaluation reads sub-folders of a class too
+                    foreign += [
+                        path
+                        for path in sorted(Path(entry.path).rglob("*"))
+                        if path.suffix.lower() in AUDIO_EXTENSIONS
+                    ]
+                    continue
                 match = _TAKE.match(entry.name)
                 if match and match["name"] == folder.name:
                     index = int(match["index"])

@@ -63,8 +63,11 @@ def generated_listing(folder: str | Path) -> Listing:
             f"sfxgan generate RUN --out {folder}"
         )
     listing = scan_folder(folder)
-    # generate --png writes a picture beside every clip: not worth a "skipped" line each
-    listing.skipped = [s for s in listing.skipped if s.path.suffix.lower() != ".png"]
+    # generate --png writes a picture beside every clip, and generate its record beside the
+    # class folders: not worth a "skipped" line each
+    listing.skipped = [
+        s for s in listing.skipped if s.path.suffix.lower() != ".png" and s.path != folder / RECORD
+    ]
     counts = {name: 0 for name in listing.classes}
     for entry in listing.entries:
         counts[entry.label] += 1
