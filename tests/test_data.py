@@ -62,8 +62,8 @@ def test_scanner_keeps_good_files_and_reports_bad_ones(messy):
         "silent.wav",
         "no_samples.wav",
     }
-    assert "not decodable" in reasons["corrupt.wav"]
-    assert "not decodable" in reasons["notes.wav"]
+    assert "could not be decoded" in reasons["corrupt.wav"]
+    assert "could not be decoded" in reasons["notes.wav"]
     assert "empty file" in reasons["empty.wav"]
     assert "not an audio file" in reasons["readme.txt"]
     assert "silent" in reasons["silent.wav"]
@@ -204,3 +204,52 @@ def test_short_clips_are_zero_padded_at_the_end(tmp_path):
     short = dataset.audio[0]
     assert np.abs(short[:1600]).max() > 0.4 and np.abs(short[1601:]).max() == 0
     assert sf.info(tmp_path / "b" / "long.wav").frames == 48000  # the user's file is untouched
+
+
+def test_a_damaged_mp3_is_skipped_as_undecodable_without_decoder_noise(tmp_path, capfd):
+    """libsndfile calls a damaged MP3 'File does not exist or is not a regular file (possibly a
+    pipe?)', and libmpg123 prints its resync notes to the terminal; the user is told once, in
+    the skipped list, that the file could not be decoded."""
+    root = tmp_path / "library"
+    for name in ("birds", "rain"):
+        for i in range(2):
+            write(root / name / f"{name}_{i}.wav", tone(300 + 200 * i))
+    good = write(tmp_path / "good.mp3", tone(350), format="MP3", subtype="MPEG_LAYER_III")
+    data = good.read_bytes()
+    (root / "rain" / "damaged.mp3").write_bytes(data[:200] + bytes(range(256)) * 20 + data[3000:])
+    (root / "rain" / "zeros.mp3").write_bytes(b"ID3" + bytes(1000))
+    capfd.readouterr()
+    dataset = load_dataset(root, FEATURES, log=None, progress=False, use_cache=False)
+    reasons = {s.path.name: s.reason for s in dataset.skipped}
+    for name in ("damaged.mp3", "zeros.mp3"):
+        assert reasons[name].startswith("could not be decoded (damaged, or not the .mp3 format")
+        assert "does not exist" not in reasons[name]
+    out, err = capfd.readouterr()
+    assert "MPEG-Header" not in err and "resync" not in err and "ID3v2" not in err, err
+
+
+def test_the_scan_says_how_many_clips_are_cut_or_padded_and_what_to_do(tmp_path):
+    """tiny keeps 0.512 s: a class of 1.5 s clips is cut, one of 0.25 s clips padded; the scan
+    says so per class with the amounts, and points to --crop loudest and the longer presets."""
+    root = tmp_path / "library"
+    for i in range(3):
+        write(root / "long" / f"long_{i}.wav", tone(300, seconds=1.5))
+        write(root / "short" / f"short_{i}.wav", tone(500, seconds=0.25))
+    write(root / "short" / "fits.wav", tone(500, seconds=8192 / 16000))
+    logged = []
+    load_dataset(root, FEATURES, log=logged.append, progress=False)
+    report = "\n".join(logged)
+    assert "fitted to the model's 0.512 s" in report
+    assert "long: 3 of 3 cut, by 0.99 s on average (up to 0.99 s)" in report
+    assert "short: 3 of 4 padded, by 0.26 s on average (up to 0.26 s)" in report
+    assert "--crop loudest" in report and "--preset paper-16k (1.024 s)" in report
+    # the same lines when the dataset comes from the feature cache
+    cached = load_dataset(root, FEATURES, log=None, progress=False)
+    assert cached.from_cache and "long: 3 of 3 cut" in cached.report()
+    # clips that all fit say nothing about fitting
+    fits = tmp_path / "fits"
+    for name in ("a", "b"):
+        write(fits / name / "x.wav", tone(400, seconds=8192 / 16000))
+    logged.clear()
+    load_dataset(fits, FEATURES, log=logged.append, progress=False)
+    assert "fitted" not in "\n".join(logged)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -216,21 +215,38 @@ def test_an_interrupted_export_leaves_the_old_file(tmp_path, tiny_run, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sfx.pt"]
 
 
-def doc_code_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+def doc_code_blocks(doc: Path = DOC) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+
+
+def onnx_snippet(doc: Path) -> str:
+    """The ONNX snippet of a page: the first python block that opens an InferenceSession."""
+    return next(block for block in doc_code_blocks(doc) if "InferenceSession" in block)
 
 
 @pytest.mark.slow
-def test_the_snippet_in_the_docs_writes_a_wav(onnx_file, tmp_path, monkeypatch):
-    """docs/export.md's game-tool snippet, run as written, in a folder with the export."""
-    snippet, numpy_griffin_lim = doc_code_blocks()[:2]
-    for path in (onnx_file, Path(f"{onnx_file}.json")):
-        shutil.copy(path, tmp_path / path.name)
-    monkeypatch.chdir(tmp_path)
-    exec(compile(snippet, str(DOC), "exec"), {})
-    settings = json.loads((tmp_path / "sfx.onnx.json").read_text())
-    written = sorted(tmp_path.glob("*.wav"))
-    assert [p.name for p in written] == [f"rain_{i}.wav" for i in range(4)]
+@pytest.mark.parametrize("doc", [DOC, DOC.parent.parent / "README.md"], ids=["export.md", "README"])
+def test_the_snippets_write_wavs_from_another_folder(doc, onnx_file, tmp_path, monkeypatch):
+    """The game-tool snippet of docs/export.md and of the README, with its `sidecar` path set to
+    the export and run from another folder: the model file is found beside the sidecar, not in
+    the working folder."""
+    snippet = onnx_snippet(doc)
+    said = 'sidecar = Path("sfx.onnx.json")'
+    assert said in snippet
+    snippet = snippet.replace(said, f"sidecar = Path({str(onnx_file) + '.json'!r})")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    namespace = {}
+    if doc == DOC:  # the page's numpy Griffin-Lim, for a magnitude-only export
+        exec(compile(doc_code_blocks(doc)[1], str(doc), "exec"), namespace)
+    exec(compile(snippet, str(doc), "exec"), namespace)
+    settings = json.loads(Path(f"{onnx_file}.json").read_text())
+    written = sorted(elsewhere.glob("*.wav"))
+    assert written, "the snippet wrote no WAV"
+    assert [p.name for p in written] == (
+        [f"rain_{i}.wav" for i in range(4)] if doc == DOC else ["rain.wav"]
+    )
     for path in written:
         info = sf.info(path)
         assert (info.samplerate, info.channels) == (settings["sample_rate"], 1)
@@ -238,10 +254,14 @@ def test_the_snippet_in_the_docs_writes_a_wav(onnx_file, tmp_path, monkeypatch):
         audio, _ = sf.read(path)
         assert 0.9 < np.abs(audio).max() <= 1.0
 
-    # the numpy Griffin-Lim for exports without `audio` gives the graph's audio
+
+@pytest.mark.slow
+def test_the_numpy_griffin_lim_of_the_docs_gives_the_graphs_audio(onnx_file):
+    """For exports without `audio`: the page's numpy Griffin-Lim on the graph's magnitudes."""
+    settings = json.loads(Path(f"{onnx_file}.json").read_text())
     namespace: dict = {}
-    exec(compile(numpy_griffin_lim, str(DOC), "exec"), namespace)
-    session = ort.InferenceSession("sfx.onnx", providers=["CPUExecutionProvider"])
+    exec(compile(doc_code_blocks()[1], str(DOC), "exec"), namespace)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     z = np.random.default_rng(0).standard_normal((2, settings["latent_dim"])).astype(np.float32)
     magnitude, want = session.run(None, {"z": z, "label": np.array([0, 4])})
     for i in range(2):

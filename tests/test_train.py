@@ -354,6 +354,8 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(demo_dir, tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "--resume" in stdout
+    # said when the signal came, not only after the step and the checkpoint
+    assert "stopping: finishing the current step and saving a checkpoint" in stderr
     state = load_checkpoint(run)
     with open(metrics) as fh:
         logged = [int(r["step"]) for r in csv.DictReader(fh)]
@@ -396,6 +398,13 @@ def test_resume_refuses_to_change_the_experiment(demo_dir, tmp_path):
     assert_one_line_error(result, "cannot change n_critic", "n_critic=2, not 5")
     result = sfxgan("train", demo_dir, "--out", run, "--resume", "--preset", "paper-16k")
     assert_one_line_error(result, "cannot change the preset", "used tiny, not paper-16k")
+    # fewer steps than the run has (or as many) is no training: said, and nothing changes
+    config = (run / "config.json").read_bytes()
+    result = sfxgan("train", demo_dir, "--out", run, "--resume", "--steps", "1", "--quiet")
+    assert_one_line_error(result, "is at step 1 already", "--steps 1 is the total", "above 1")
+    result = sfxgan("train", demo_dir, "--out", run, "--resume", "--quiet")
+    assert_one_line_error(result, "has reached its last step (1)", "--steps above 1")
+    assert (run / "config.json").read_bytes() == config
     assert (run / "checkpoints" / "latest.pt").read_bytes() == before
 
 

@@ -23,7 +23,19 @@ class ConfigError(SfxganError):
 
 
 def first_line(exc: BaseException, limit: int = 100) -> str:
-    """An exception's message as one short line for a user error; its type's name when the
-    message is empty (an EOFError from a truncated file has none)."""
+    """An exception's message as one short line for a user error, ending where a sentence ends:
+    the first line when it fits in `limit` characters, else its sentences that fit (at least
+    the first clause), never a word cut in two; its type's name when the message is empty (an
+    EOFError from a truncated file has none)."""
     text = str(exc).strip()
-    return text.splitlines()[0][:limit] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0].strip()
+    if len(line) <= limit:
+        return line
+    for ends in ((". ", "? ", "! "), ("; ", ": ", ", ")):  # sentences, else clauses
+        cut = max(line.rfind(end, 0, limit + 1) for end in ends)
+        if cut > 0:
+            return line[:cut]
+    cut = line.rfind(" ", 0, limit)
+    return (line[:cut] if cut > 0 else line[:limit]) + " ..."

@@ -3,7 +3,10 @@ WAV."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,9 +35,18 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if size == 0:
         raise AudioError("empty file (0 bytes)")
     try:
-        audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        # libmpg123 prints its own notes on a damaged MP3 ("Illegal Audio-MPEG-Header ...")
+        # straight to the terminal; the skipped-files list says what matters once
+        with _native_stderr_silenced(path.suffix.lower() == ".mp3"):
+            audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
-        raise AudioError(f"not decodable audio ({first_line(exc, 120)})") from exc
+        # libsndfile's own words, without the "Error opening '<path>'" the list already names
+        said = getattr(exc, "error_string", None) or str(exc)
+        reason = first_line(RuntimeError(said), 120)
+        if "does not exist or is not a regular file" in said:
+            # libsndfile's words when no decoder accepts the bytes of a file that does exist
+            reason = f"damaged, or not the {path.suffix or 'audio'} format its name says"
+        raise AudioError(f"could not be decoded ({reason})") from exc
     if audio.shape[0] == 0:
         raise AudioError("zero-length audio (no samples)")
     if not np.isfinite(audio).all():
@@ -43,6 +55,24 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     if file_rate != sample_rate:
         mono = soxr.resample(mono, file_rate, sample_rate, quality="HQ").astype(np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+@contextmanager
+def _native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
+    """Send what C libraries write to file descriptor 2 to /dev/null for the block."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def fit_length(audio: np.ndarray, n_samples: int, crop: str = "start") -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sfxgan.config import FeatureConfig
+from sfxgan.config import PRESETS, FeatureConfig
 from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, is_silent, load_audio
 from sfxgan.dsp.features import STFT, to_log_spec
 from sfxgan.errors import AudioError, DataError
@@ -83,6 +83,9 @@ class SoundDataset:
     source: Path
     skipped: list[Skipped] = field(default_factory=list)
     from_cache: bool = False
+    # each clip's decoded length in samples before it was cut or padded to clip_samples (None
+    # for a cache written before lengths were kept)
+    lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -99,8 +102,61 @@ class SoundDataset:
             f"{self.source}: {len(self)} clips in {len(self.classes)} classes{cached}: {counts}; "
             f"max_value {self.max_value:.4g}"
         ]
+        if self.lengths is not None:
+            lines += fit_lines(self.classes, self.labels, self.lengths, self.features, self.crop)
         lines += _skipped_lines(self.skipped, self.source)
         return "\n".join(lines)
+
+
+def fit_lines(
+    classes: list[str],
+    labels: np.ndarray,
+    lengths: np.ndarray,
+    features: FeatureConfig,
+    crop: str,
+) -> list[str]:
+    """What fitting every clip to the model's length did, per class: how many were cut and by
+    how much, how many padded with silence, and what to do about it."""
+    labels, lengths = np.asarray(labels), np.asarray(lengths)
+    target, rate = features.clip_samples, features.sample_rate
+    seconds = target / rate
+    lines = []
+    for i, name in enumerate(classes):
+        mine = lengths[labels == i]
+        said = []
+        for hit, verb in ((mine[mine > target], "cut"), (mine[mine < target], "padded")):
+            if len(hit):
+                off = np.abs(hit.astype(np.int64) - target) / rate
+                said.append(
+                    f"{len(hit)} of {len(mine)} {verb}, by {off.mean():.2f} s on average "
+                    f"(up to {off.max():.2f} s)"
+                )
+        if said:
+            lines.append(f"  {name}: {'; '.join(said)}")
+    if lines:
+        lines.insert(
+            0,
+            f"clips are fitted to the model's {seconds:.3f} s: longer ones cut (crop '{crop}'), "
+            "shorter ones padded with silence:",
+        )
+    if lines and any(lengths > target):
+        longer_presets = sorted(
+            (p.features.duration, name)
+            for name, p in PRESETS.items()
+            if p.features.duration > seconds + 1e-9
+        )
+        advice = []
+        if crop != "loudest":
+            advice.append(f"keep each long clip's loudest {seconds:.3f} s with --crop loudest")
+        else:
+            advice.append(f"each long clip keeps its loudest {seconds:.3f} s (--crop loudest)")
+        if longer_presets:
+            advice.append(
+                "train on longer clips with "
+                + " or ".join(f"--preset {name} ({d:.3f} s)" for d, name in longer_presets)
+            )
+        lines.append("  " + "; ".join(advice))
+    return lines
 
 
 def _skipped_lines(skipped: list[Skipped], source: Path) -> list[str]:
@@ -223,12 +279,18 @@ def to_stderr(message: str) -> None:
 
 
 def decode_clips(
-    listing: Listing, sample_rate: int, clip_samples: int, crop: str, progress: bool = True
+    listing: Listing,
+    sample_rate: int,
+    clip_samples: int,
+    crop: str,
+    progress: bool = True,
+    lengths: list[int] | None = None,
 ) -> tuple[list[np.ndarray], list[int], list[str], list[Skipped]]:
     """Decode every listed file to a mono clip of `clip_samples` at `sample_rate`.
 
     Returns (clips, labels indexing listing.classes, paths, skipped); undecodable files and
     clips that are silent, as a whole or in the part `crop` keeps, are skipped with the reason.
+    `lengths`, when given, receives each kept clip's decoded length before it was fitted.
     """
     clips, labels, paths, skipped = [], [], [], []
     class_index = {name: i for i, name in enumerate(listing.classes)}
@@ -251,6 +313,8 @@ def decode_clips(
         clips.append(clip)
         labels.append(class_index[entry.label])
         paths.append(str(entry.path))
+        if lengths is not None:
+            lengths.append(len(audio))
     return clips, labels, paths, skipped
 
 
@@ -294,7 +358,7 @@ def _load_or_build(
     where = "manifest" if listing.is_manifest else "folder"
     cached = _read_cache(cache_folder) if use_cache else None
     if cached is not None:
-        audio, log_spec, labels, paths, max_value, decode_skipped = cached
+        audio, log_spec, labels, paths, max_value, decode_skipped, lengths = cached
         dataset = SoundDataset(
             audio,
             log_spec,
@@ -307,13 +371,15 @@ def _load_or_build(
             listing.source,
             listing.skipped + decode_skipped,
             from_cache=True,
+            lengths=lengths,
         )
         if log:
             log(dataset.report())
         return dataset
 
+    lengths: list[int] = []
     clips, labels, paths, decode_skipped = decode_clips(
-        listing, features.sample_rate, features.clip_samples, crop, progress
+        listing, features.sample_rate, features.clip_samples, crop, progress, lengths
     )
     class_index = {name: i for i, name in enumerate(listing.classes)}
     skipped = listing.skipped + decode_skipped
@@ -322,9 +388,11 @@ def _load_or_build(
     empty = [name for name in listing.classes if counts[class_index[name]] == 0]
     if log:
         kept = ", ".join(f"{name} {counts[i]}" for i, name in enumerate(listing.classes))
+        fitted = fit_lines(listing.classes, np.asarray(labels), np.asarray(lengths), features, crop)
         log(
             "\n".join(
                 [f"{listing.source}: kept {len(clips)} clips: {kept}"]
+                + fitted
                 + _skipped_lines(skipped, listing.source)
             )
         )
@@ -365,6 +433,7 @@ def _load_or_build(
         crop,
         listing.source,
         skipped,
+        lengths=np.asarray(lengths, dtype=np.int64),
     )
     if use_cache:
         _write_cache(cache_folder, dataset, decode_skipped)
@@ -419,6 +488,7 @@ def _write_cache(folder: Path, dataset: SoundDataset, decode_skipped: list[Skipp
             "paths": dataset.paths,
             "max_value": dataset.max_value,
             "skipped": [[str(s.path), s.reason] for s in decode_skipped],
+            "lengths": None if dataset.lengths is None else dataset.lengths.tolist(),
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
         if folder.exists():
@@ -439,4 +509,6 @@ def _read_cache(folder: Path):
     except (OSError, ValueError, json.JSONDecodeError):
         return None
     skipped = [Skipped(Path(p), reason) for p, reason in meta["skipped"]]
-    return audio, log_spec, labels, meta["paths"], float(meta["max_value"]), skipped
+    lengths = meta.get("lengths")  # absent in caches written before lengths were kept
+    lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+    return audio, log_spec, labels, meta["paths"], float(meta["max_value"]), skipped, lengths

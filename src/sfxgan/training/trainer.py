@@ -100,12 +100,20 @@ class TrainingDiverged(SfxganError):
 
 
 @contextmanager
-def _stop_on_signals():
-    """The first Ctrl-C or SIGTERM asks the loop to stop after the current step (and save); a
-    second Ctrl-C interrupts at once."""
+def _stop_on_signals(announce: bool = True):
+    """The first Ctrl-C or SIGTERM asks the loop to stop after the current step (and save), and
+    says so at once (`announce`: the process that reports); a second Ctrl-C interrupts at once."""
     requested = {"signal": None}
 
     def handler(signum, frame):
+        if requested["signal"] is None and announce:
+            # a step of paper-64k takes a minute: the user must not wonder whether it heard
+            print(
+                "\nsfxgan: stopping: finishing the current step and saving a checkpoint "
+                "(Ctrl-C again stops at once, without saving)",
+                file=sys.stderr,
+                flush=True,
+            )
         requested["signal"] = signum
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -651,6 +659,16 @@ def _run_spec(
                 "resume without it, or start a new run with another --out"
             )
         spec.train = spec.train.replace(**changed)
+        reached = int(resumed_state["step"])
+        if spec.train.steps <= reached:
+            if "steps" in settings:
+                said = (
+                    f"is at step {reached} already; --steps {spec.train.steps} is the total to "
+                    "train to, not steps to add"
+                )
+            else:
+                said = f"has reached its last step ({reached})"
+            raise ConfigError(f"'{run}' {said}: give --steps above {reached} to train it further")
         return spec, resumed_state
     if config_path(run).exists() or step_checkpoints(run):
         raise SfxganError(
@@ -706,7 +724,7 @@ def _train_loop(
     if progress and main:
         threads.set_log(lambda message: bar.write(message, file=sys.stderr))
     log = metrics_log(run) if main else nullcontext()
-    with _stop_on_signals() as stop, log as log_row:
+    with _stop_on_signals(announce=main) as stop, log as log_row:
         while trainer.step < cfg.steps:
             t0 = time.perf_counter()
             metrics, stop_now = trainer.train_step(stop_requested=stop["signal"] is not None)
