@@ -229,8 +229,11 @@ class GenerationInterrupted(KeyboardInterrupt):
 
 
 def _record(settings: dict, out: Path, names: list[str], complete: bool) -> dict:
+    """generated.json: the settings, the versions, and the takes (WAV files) of every class the
+    folder holds, this request's and those of earlier ones."""
+    folders = {p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")}
     counts = {}
-    for name in names:
+    for name in sorted(folders | set(names)):
         folder = out / name
         counts[name] = (
             sum(1 for p in os.scandir(folder) if p.name.endswith(".wav") and p.name[0] != ".")
