@@ -229,7 +229,15 @@ def test_ctrl_c_keeps_every_finished_take_and_a_rerun_writes_the_rest(tiny_run, 
         "8",
         *FAST,
     ]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell starts background jobs with Ctrl-C ignored, and a child inherits that: give the
+    # command Ctrl-C as a terminal would, whatever started the test run
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(out.glob("rain/rain_*.wav"))) < 20:
         time.sleep(0.05)
