@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-from tqdm import tqdm
 
 from sfxgan import __version__
-from sfxgan.apps.takes import WAV_HEADER, check_disk
+from sfxgan.apps.takes import WAV_HEADER, check_disk, clip_bar
 from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, write_wav
 from sfxgan.errors import SfxganError
 from sfxgan.files import write_json_atomic
@@ -269,14 +268,7 @@ def write_dcase(
 
     record = _record(sampler, names, folders, per_class, seed, phase, n_iter)
     written: dict[str, list[Path]] = {}
-    bar = tqdm(
-        total=len(names) * per_class,
-        unit="clip",
-        desc="generating",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    bar = clip_bar(len(names) * per_class, progress)
     try:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / "dcase.json", record)

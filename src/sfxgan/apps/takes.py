@@ -51,6 +51,18 @@ DISK_RESERVE = 64 * 2**20  # left free: a full disk breaks more than this comman
 MATCHED = ("model", "seed", "phase", "iterations", "sample_rate", "clip_samples")
 
 
+def clip_bar(total: int, enabled: bool) -> tqdm:
+    """The progress bar over clips of `generate` and `generate --dcase`, with its ETA."""
+    return tqdm(
+        total=total,
+        unit="clip",
+        desc="generating",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
 def take_path(out: Path, class_name: str, index: int, suffix: str = ".wav") -> Path:
     return out / class_name / f"{class_name}_{index}{suffix}"
 
@@ -293,14 +305,7 @@ def generate_to_folder(
 
     began = time.perf_counter()
     written = Written(out, takes, dict.fromkeys(names, 0), present, len(plan.stale), 0.0)
-    bar = tqdm(
-        total=max(n_audio, n_pictures),
-        unit="clip",
-        desc="generating",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
+    bar = clip_bar(max(n_audio, n_pictures), progress)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for path in plan.stale:
