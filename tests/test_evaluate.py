@@ -564,11 +564,20 @@ def test_evaluate_with_a_run_adds_phase_consistency_and_losses(real_dir, judge_f
     metrics = _metrics(out)
     assert metrics["run"] == str(run)
     assert set(metrics["per_class"]) == set(DEMO_CLASSES)
+    # phase consistency, the spectral convergence of generate's reconstruction (fast
+    # Griffin-Lim, 32 iterations) of the generator's own magnitudes: on this 2-step generator
+    # seen 0.178 in every class. What it must beat, measured on the same magnitudes: silence
+    # scores 1.0, the reconstruction at half its gain 0.52, after 1 iteration 0.40, after 8
+    # 0.29; so below 0.25 (40 % above what it gives)
     for name, row in metrics["per_class"].items():
         assert row["n_generated"] == 4, name
         assert 0 < row["phase_sc_real"] < 0.3, name  # real clips through fast Griffin-Lim
-        assert 0 < row["phase_sc"] < 2, name
-    assert 0 < metrics["overall"]["phase_sc_real"] < 0.3
+        assert 0 < row["phase_sc"] < 0.25, name
+    overall = metrics["overall"]
+    assert 0 < overall["phase_sc_real"] < 0.3
+    for key in ("phase_sc", "phase_sc_real"):  # the classes' mean
+        mean = np.mean([row[key] for row in metrics["per_class"].values()])
+        assert overall[key] == pytest.approx(mean, rel=1e-9), key
     assert (out / "losses.png").stat().st_size > 0
     assert "losses.png" in (out / "report.md").read_text()
     assert "phase SC" in result.stdout.splitlines()[0]
