@@ -9,7 +9,6 @@ import dataclasses
 import pytest
 
 from sfxgan.cli import build_parser, main
-from sfxgan.cli.options import DEFAULT_CROP
 from sfxgan.config import (
     CROP_MODES,
     DEFAULT_PHASE,
@@ -76,7 +75,7 @@ def test_every_command_answers_help(capsys, words):
     "words, shown",
     [
         ((), ["--threads", "--version", "demo-data", "experiment", "bench"]),
-        (("reconstruct",), [f"(default: {DEFAULT_CROP})", f"(default: {DEFAULT_PRESET})"]),
+        (("reconstruct",), ["(default: start)", f"(default: {DEFAULT_PRESET})"]),
         (("train",), [f"(default: {DEFAULT_PRESET})", "--recon-weight", "--no-cache"]),
         (("generate",), [f"(default: {DEFAULT_PHASE})", f"(default: {DEFAULT_PHASE_ITERS})"]),
         (("generate",), ["--no-ema", "--device", "(default: 10; 100 with --dcase)"]),
@@ -92,6 +91,18 @@ def test_help_shows_each_commands_options_and_defaults(capsys, words, shown):
     text = "".join(_help(capsys, *words).split())
     for fragment in shown:
         assert "".join(fragment.split()) in text
+
+
+def _option_help(text: str, option: str) -> str:
+    """One option's entry in --help's options, on one line (argparse wraps it)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(f"{option} "))
+    entry = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.strip() or line.lstrip().startswith("-"):
+            break
+        entry.append(line)
+    return " ".join(" ".join(entry).split())
 
 
 def _defaults(*line: str) -> argparse.Namespace:
@@ -122,11 +133,26 @@ def test_train_leaves_every_setting_to_the_preset_unless_given():
     assert all(getattr(args, name) is None for name in names)
 
 
-def test_crop_defaults_and_choices_come_from_the_config():
-    assert TrainConfig().crop == DEFAULT_CROP
-    assert _defaults("reconstruct", "d", "--out", "o").crop == DEFAULT_CROP
-    assert _defaults("classifier", "train", "d", "--out", "j.pt").crop == DEFAULT_CROP
+def test_long_clips_keep_their_start_unless_asked_as_in_the_paper(capsys):
+    """Without --crop, every command keeps the first clip-length of a long file, as the paper
+    (and its reference code) did, and --help says so; the choices are the config's."""
+    assert _defaults("reconstruct", "d", "--out", "o").crop == "start"
+    assert _defaults("classifier", "train", "d", "--out", "j.pt").crop == "start"
+    # train takes it from the preset (or --config), and every shipped preset keeps the start
+    assert _defaults("train", "d", "--out", "o").crop is None
+    assert {name: preset.train.crop for name, preset in PRESETS.items()} == dict.fromkeys(
+        PRESETS, "start"
+    )
+    # evaluate takes the run's, else the start
     assert _defaults("evaluate", "--real", "r", "--generated", "g", "--out", "o").crop is None
+    for words, default in [
+        (("reconstruct",), "start"),
+        (("train",), "the preset's"),
+        (("evaluate",), "the run's, else start"),
+    ]:
+        shown = _option_help(_help(capsys, *words), "--crop")
+        assert shown.startswith("--crop {start,loudest} "), shown
+        assert shown.endswith(f"(default: {default})"), shown
     for words in [("reconstruct",), ("train",), ("classifier", "train"), ("evaluate",)]:
         crop = next(a for a in _subparser(*words)._actions if a.dest == "crop")
         assert tuple(crop.choices) == CROP_MODES
