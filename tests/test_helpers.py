@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+import time
 
 import pytest
 import soundfile as sf
@@ -34,13 +36,33 @@ def test_tone_and_write_give_the_sound_file_asked_for(tmp_path):
 
 
 def test_a_free_port_can_be_listened_on():
+    port = free_port()
+    assert 0 < port < 65536
     with socket.socket() as s:
-        s.bind(("127.0.0.1", free_port()))
+        s.bind(("127.0.0.1", port))  # OSError (address in use) if something held it
         s.listen()
+        assert s.getsockname() == ("127.0.0.1", port)
+
+
+def _timed(call, *args, **kwargs) -> float:
+    start = time.monotonic()
+    call(*args, **kwargs)
+    return time.monotonic() - start
 
 
 def test_waiting_for_logged_steps_returns_once_the_rows_are_there(tmp_path):
     metrics = tmp_path / "metrics.csv"
     metrics.write_text("step,loss\n1,0.5\n2,0.4\n")
-    wait_for_logged_steps(metrics, 2, timeout=60)  # returns at once: header + 2 rows
-    wait_for_logged_steps(tmp_path / "missing.csv", 1, timeout=0.3)  # gives up after the timeout
+    # header + 2 rows are there: at once, not at the timeout
+    assert _timed(wait_for_logged_steps, metrics, 2, timeout=60) < 1
+    # rows written 0.5 s later (as a training in another process logs them): it waits for them
+    # and returns within a poll or two (0.2 s each), far before the timeout
+    later = tmp_path / "later.csv"
+    writer = threading.Timer(0.5, later.write_text, args=("step,loss\n1,0.5\n2,0.4\n",))
+    writer.start()
+    waited = _timed(wait_for_logged_steps, later, 2, timeout=60)
+    writer.join()
+    assert 0.5 <= waited < 5, waited
+    # too few rows, or no file: gives up after the timeout (its own clock: 10 ms of slack)
+    assert 0.29 <= _timed(wait_for_logged_steps, metrics, 3, timeout=0.3) < 2
+    assert 0.29 <= _timed(wait_for_logged_steps, tmp_path / "missing.csv", 1, timeout=0.3) < 2
