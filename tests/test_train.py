@@ -590,19 +590,32 @@ def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_
     demo_dir, tmp_path, monkeypatch
 ):
     real_penalty = train_module.gradient_penalty
-    calls = []
+    calls = []  # (batch, penalty) of each penalty computed, passed through unchanged
 
     def recording(scores, x_hat, grad_scale=1.0):
-        calls.append(len(x_hat))
-        return real_penalty(scores, x_hat, grad_scale)
+        penalty = real_penalty(scores, x_hat, grad_scale)
+        calls.append((len(x_hat), penalty.item()))
+        return penalty
 
     monkeypatch.setattr(train_module, "gradient_penalty", recording)
-    settings = {**QUICK, "steps": 3, "n_critic": 2, "gp_every": 3}
+    # no auxiliary classifier, so that the critic's loss is the Wasserstein term and the penalty
+    settings = {**QUICK, "steps": 3, "n_critic": 2, "gp_every": 3, "class_weight": 0.0}
     train(demo_dir, tmp_path / "run", "tiny", settings, progress=False)
-    assert len(calls) == 2  # critic updates 0 and 3 of 0..5
+    assert [batch for batch, _ in calls] == [4, 4]  # critic updates 0 and 3 of 0..5
     with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
-        penalties = [float(r["gradient_penalty"]) for r in csv.DictReader(fh)]
-    assert penalties[0] > 0 and penalties[1] > 0  # the latest computed penalty is logged
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    # a row logs its step's last critic update: 1 (no penalty), 3 (penalty), 5 (no penalty),
+    # with the latest penalty computed: update 0's, then update 3's twice
+    first, second = calls[0][1], calls[1][1]
+    assert [r["gradient_penalty"] for r in rows] == pytest.approx([first, second, second], 1e-5)
+    assert second > 0
+    # the loss of update 3 carries k = 3 times the penalty at gp_weight 10; the others none
+    # (6 digits in the CSV; with 1 x the penalty row 1 would be off by 20 x penalty)
+    expected = [-rows[0]["wasserstein"], -rows[1]["wasserstein"] + 10 * 3 * second]
+    expected.append(-rows[2]["wasserstein"])
+    for row, loss in zip(rows, expected, strict=True):
+        scale = abs(row["wasserstein"]) + 30 * second
+        assert row["critic_loss"] == pytest.approx(loss, abs=1e-5 * scale), row
 
 
 @pytest.mark.integration
