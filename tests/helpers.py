@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from PIL import Image
 
 
 def sfxgan(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -57,6 +58,39 @@ def write(path: Path, audio: np.ndarray, rate: int = 16000, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, audio, rate, **kwargs)
     return path
+
+
+# A training preview's picture: one spectrogram panel, 4.1 x 2.8 in at 90 dpi (plots.py)
+PREVIEW_PNG_SIZE = (round(90 * (2.9 + 1.2)), round(90 * 2.8))  # (369, 252) pixels
+LOSSES_PNG_SIZE = (14 * 80, 3 * 80)  # the loss curves of one run: 14 x 3 in at 80 dpi
+
+
+def assert_png(path: Path, size: tuple[int, int]) -> None:
+    """A PNG that decodes whole, of `size` (width, height) pixels."""
+    with Image.open(path) as image:
+        image.load()  # decodes every row: a truncated file raises here
+        assert (image.format, image.size) == ("PNG", size), (path, image.format, image.size)
+
+
+def assert_previews(folder: Path, classes, sample_rate: int, clip_samples: int) -> None:
+    """A step's training previews: per class one WAV as `generate` writes it (mono 16-bit at
+    the preset's rate and clip length, peak-normalised, not silent) and one PNG of its
+    spectrogram that decodes, and nothing else."""
+    names = sorted(f"{name}.{ext}" for name in classes for ext in ("png", "wav"))
+    assert sorted(p.name for p in folder.iterdir()) == names
+    for name in classes:
+        path = folder / f"{name}.wav"
+        audio, rate = sf.read(path, dtype="float32")
+        assert (rate, audio.shape, sf.info(path).subtype) == (
+            sample_rate,
+            (clip_samples,),
+            "PCM_16",
+        ), path
+        # peak 1, and sound rather than one click in silence: a lone full-scale sample has an
+        # RMS of 1 / sqrt(8192) = 0.011 in a tiny clip (seen: 0.09-0.23 after 2-6 steps)
+        peak, rms = float(np.abs(audio).max()), float(np.sqrt(np.mean(np.square(audio))))
+        assert peak >= 0.99 and rms > 0.03, (path, peak, rms)
+        assert_png(folder / f"{name}.png", PREVIEW_PNG_SIZE)
 
 
 def free_port() -> int:

@@ -10,7 +10,14 @@ import time
 import pytest
 import soundfile as sf
 
-from tests.helpers import assert_one_line_error, free_port, tone, wait_for_logged_steps, write
+from tests.helpers import (
+    assert_one_line_error,
+    assert_previews,
+    free_port,
+    tone,
+    wait_for_logged_steps,
+    write,
+)
 
 
 def _finished(returncode: int, stderr: str) -> subprocess.CompletedProcess:
@@ -66,3 +73,40 @@ def test_waiting_for_logged_steps_returns_once_the_rows_are_there(tmp_path):
     # too few rows, or no file: gives up after the timeout (its own clock: 10 ms of slack)
     assert 0.29 <= _timed(wait_for_logged_steps, metrics, 3, timeout=0.3) < 2
     assert 0.29 <= _timed(wait_for_logged_steps, tmp_path / "missing.csv", 1, timeout=0.3) < 2
+
+
+def test_previews_pass_as_training_writes_them_and_fail_silent_clicks_or_wrong_sizes(tmp_path):
+    import numpy as np
+
+    from sfxgan.config import get_preset
+    from sfxgan.data.audio import peak_normalize, write_wav
+    from sfxgan.plots import save_spectrograms
+
+    features = get_preset("tiny").features
+    rate, samples = features.sample_rate, features.clip_samples
+    spec = np.zeros((features.n_frames, features.n_bins), dtype=np.float32)
+    sound = peak_normalize(np.random.default_rng(0).standard_normal(samples))
+    click = np.zeros(samples)
+    click[100] = 1.0
+
+    def previews(folder, audio, rate=rate, panels=1):
+        write_wav(folder / "rain.wav", audio, rate)
+        save_spectrograms(folder / "rain.png", [("rain", spec)] * panels, features, "step 2")
+        return folder
+
+    assert_previews(previews(tmp_path / "good", sound), ["rain"], rate, samples)
+    for name, folder in {
+        "silent": previews(tmp_path / "silent", np.zeros(samples)),
+        "a click": previews(tmp_path / "click", click),
+        "short": previews(tmp_path / "short", sound[: samples // 2]),
+        "another rate": previews(tmp_path / "rate", sound, rate=8000),
+        "two panels": previews(tmp_path / "wide", sound, panels=2),
+    }.items():
+        with pytest.raises(AssertionError):
+            assert_previews(folder, ["rain"], rate, samples)
+            pytest.fail(f"{name} passed")
+    truncated = previews(tmp_path / "truncated", sound)
+    png = (truncated / "rain.png").read_bytes()
+    (truncated / "rain.png").write_bytes(png[: len(png) // 2])
+    with pytest.raises(OSError):  # PIL: image file is truncated
+        assert_previews(truncated, ["rain"], rate, samples)

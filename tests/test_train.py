@@ -23,7 +23,14 @@ from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
 from sfxgan.run_folder import load_checkpoint, read_metrics, step_checkpoints
 from sfxgan.training.trainer import TrainingDiverged, ema_average, train
-from tests.helpers import assert_one_line_error, sfxgan, wait_for_logged_steps
+from tests.helpers import (
+    LOSSES_PNG_SIZE,
+    assert_one_line_error,
+    assert_png,
+    assert_previews,
+    sfxgan,
+    wait_for_logged_steps,
+)
 
 # Small and quick, but every part of the step runs (critic, penalty, generator, recon loss).
 QUICK = {
@@ -77,10 +84,13 @@ def test_cli_train_resume_generate(demo_dir, tmp_path):
         "samples_per_s",
     } <= set(rows[0])
     assert all(np.isfinite(float(r["recon_loss"])) and float(r["recon_loss"]) > 0 for r in rows)
-    for name in DEMO_CLASSES:
-        assert (run / "previews" / "step_0000002" / f"{name}.wav").is_file()
-        assert (run / "previews" / "step_0000002" / f"{name}.png").is_file()
-    assert (run / "previews" / "losses.png").is_file()
+    # previews every 2 steps and at the last
+    steps = ["step_0000002", "step_0000003"]
+    assert sorted(p.name for p in (run / "previews").iterdir()) == ["losses.png", *steps]
+    rate, samples = config["features"]["sample_rate"], config["features"]["clip_samples"]
+    for step in steps:
+        assert_previews(run / "previews" / step, DEMO_CLASSES, rate, samples)
+    assert_png(run / "previews" / "losses.png", LOSSES_PNG_SIZE)
     assert [p.name for p in step_checkpoints(run)] == ["step_0000002.pt", "step_0000003.pt"]
 
     result = sfxgan("train", demo_dir, "--out", run, "--steps", 5, "--resume", *QUICK_ARGS)
