@@ -175,7 +175,8 @@ def test_bf16_mixed_precision_trains_the_same_model(demo_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     bf16 = tmp_path / "bf16"
-    assert json.loads((bf16 / "config.json").read_text())["train"]["precision"] == "bf16"
+    for run, precision in ((fp32, "fp32"), (bf16, "bf16")):
+        assert json.loads((run / "config.json").read_text())["train"]["precision"] == precision
     first = [read_metrics(run)[0] for run in (fp32, bf16)]
     for key in ("critic_loss", "gradient_penalty", "wasserstein", "generator_loss"):
         a, b = first[0][key], first[1][key]
@@ -227,10 +228,13 @@ def test_fp16_with_gradient_scaling_trains_and_resumes(demo_dir, tmp_path):
     checkpointed and restored, and the step whose gradients overflow float16 (the scaler starts
     at 2^16) is skipped, not taken for divergence."""
     settings = {**QUICK, "steps": 2, "preview_every": 100, "checkpoint_every": 1}
-    fp32 = train(demo_dir, tmp_path / "fp32", "tiny", settings, progress=False).run
+    fp32_settings = {**settings, "precision": "fp32"}  # auto would be bf16 on some CPUs
+    fp32 = train(demo_dir, tmp_path / "fp32", "tiny", fp32_settings, progress=False).run
     fp16 = train(
         demo_dir, tmp_path / "fp16", "tiny", {**settings, "precision": "fp16"}, progress=False
     ).run
+    for run, precision in ((fp32, "fp32"), (fp16, "fp16")):
+        assert json.loads((run / "config.json").read_text())["train"]["precision"] == precision
     first = [read_metrics(run)[0] for run in (fp32, fp16)]
     for key in ("critic_loss", "wasserstein", "generator_loss"):
         a, b = first[0][key], first[1][key]
