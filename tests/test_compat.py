@@ -23,7 +23,8 @@ from sfxgan.run_folder import load_checkpoint
 from sfxgan.training.trainer import train
 from tests.helpers import sfxgan
 
-RUN_V0_1 = Path(__file__).parent / "fixtures" / "run_v0_1"
+FIXTURES = Path(__file__).parent / "fixtures"
+RUN_V0_1 = FIXTURES / "run_v0_1"
 CLIP_SAMPLES = 8192  # the tiny preset's 0.512 s at 16 kHz
 FAST = ["--iters", "2"]
 
@@ -56,14 +57,31 @@ def test_a_version_0_1_run_loads_and_generates(old_run):
     assert raw.weights == "raw" and raw.generate("birds", n_iter=4).shape == (1, CLIP_SAMPLES)
 
 
+def test_a_version_0_1_run_keeps_the_reference_framing_and_floor(old_run):
+    """A run written before the lead-in and the silent floor were settings (their config has
+    neither) was trained with the reference's framing and inverse, and generates with them:
+    its takes are what version 0.1 wrote (tests/fixtures/run_v0_1_rain_seed3_iters4.npy, made
+    by 0.1's `Sampler.generate("rain", n=2, seed=3, n_iter=4)`), up to float rounding, which
+    differs between CPUs."""
+    sampler = Sampler.from_run(old_run, device="cpu")
+    assert (sampler.spec.features.lead_in, sampler.spec.features.log_floor) == (0, "constant")
+    expected = np.load(FIXTURES / "run_v0_1_rain_seed3_iters4.npy")
+    audio = sampler.generate("rain", n=2, seed=3, n_iter=4)
+    assert np.abs(audio - expected).max() < 1e-3, np.abs(audio - expected).max()
+
+
 @pytest.mark.integration
 def test_a_version_0_1_run_resumes_for_one_more_step(old_run, demo_dir):
     before = load_checkpoint(old_run)
     train(demo_dir, old_run, settings={"steps": 3}, resume=True, progress=False)
     after = load_checkpoint(old_run)
     assert after["step"] == 3 and after["config"]["train"]["steps"] == 3
-    # the run keeps what it was: only the step budget changed
-    assert {**after["config"], "train": before["config"]["train"]} == before["config"]
+    # the run keeps what it was: only the step budget changed, and its config now says which
+    # framing and floor it has (the reference's, which 0.1 used without naming them)
+    framing = {"lead_in": 0, "log_floor": "constant"}
+    assert after["config"]["features"] == {**before["config"]["features"], **framing}
+    unchanged = {**after["config"], "train": before["config"]["train"]}
+    assert unchanged == {**before["config"], "features": after["config"]["features"]}
     weights = after["generator"]
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     assert any(not torch.equal(weights[k], before["generator"][k]) for k in weights)

@@ -57,7 +57,8 @@ def inputs(sampler: Sampler, batch: int) -> tuple[np.ndarray, np.ndarray]:
 def pytorch_outputs(sampler: Sampler, z: np.ndarray, labels: np.ndarray):
     """The magnitude and audio sfxgan's `Sampler` makes of the same inputs."""
     log_spec = sampler.log_spec(torch.from_numpy(z), torch.from_numpy(labels))
-    magnitude = from_log_spec(log_spec, sampler.spec.max_value)
+    features = sampler.spec.features
+    magnitude = from_log_spec(log_spec, sampler.spec.max_value, features.log_floor)
     return magnitude.numpy(), sampler.to_audio(log_spec).numpy()
 
 

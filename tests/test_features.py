@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -35,26 +36,46 @@ def test_invalid_stft_settings_are_rejected():
         FeatureConfig(n_fft=128, win_length=256)
 
 
+def _weak_ends(features: FeatureConfig) -> tuple[int, int]:
+    """Samples at the clip's start and end that fewer windows cover than the rest, where the
+    floored inverse fades instead of dividing by a vanishing envelope: the reference's framing
+    (lead_in 0) leaves them at the start, a lead-in of win - hop moves them to the end."""
+    weak = features.win_length - features.hop_length
+    return weak - features.lead_in, features.lead_in
+
+
+@pytest.mark.parametrize("lead_in", ["reference", "preset"])
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_inverse_stft_recovers_the_audio(name):
-    """STFT -> inverse STFT is exact (float32) except the first samples, which only the rising
-    edge of the first window covers: there they are faded in, never amplified."""
+def test_inverse_stft_recovers_the_audio(name, lead_in):
+    """STFT -> inverse STFT is exact (float32) except where only one window's edge covers the
+    clip: the first samples with the reference's framing, the last ones with the presets'
+    lead-in; there they are faded, never amplified."""
     features = get_preset(name).features
+    if lead_in == "reference":
+        features = dataclasses.replace(features, lead_in=0)
     stft = STFT(features)
     audio = torch.randn(3, features.clip_samples)
     rebuilt = stft.inverse(stft(audio), features.clip_samples)
     assert rebuilt.shape == audio.shape
-    edge = features.win_length // 4
-    assert (rebuilt - audio)[:, edge:].abs().max() < 1e-4
-    assert (rebuilt.abs() <= audio.abs() + 1e-4)[:, :edge].all()
+    weak_start, weak_end = _weak_ends(features)
+    # the envelope is floored at 1/10 of full overlap: the Hann squares' sum falls below it
+    # within about a quarter of the weak span
+    start, stop = weak_start // 3, features.clip_samples - weak_end // 3
+    error = (rebuilt - audio).abs()
+    assert error[:, start:stop].max() < 1e-4
+    faded = torch.cat([rebuilt[:, :start], rebuilt[:, stop:]], 1).abs()
+    assert (faded <= torch.cat([audio[:, :start], audio[:, stop:]], 1).abs() + 1e-4).all()
+    if features.lead_in == features.win_length - features.hop_length:
+        assert error[:, : features.win_length].max() < 1e-4  # the attack's samples are exact
 
 
-def test_the_inverse_of_an_inconsistent_spectrogram_has_no_spike_at_the_start():
+@pytest.mark.parametrize("lead_in", [0, 190])
+def test_the_inverse_of_an_inconsistent_spectrogram_has_no_spike_at_either_end(lead_in):
     """Random magnitudes and phases (no signal has them, as no generated spectrogram has): the
-    first samples stay within a few times the rest (the floored envelope bounds the gain where
-    only the first window covers them; measured 1.4-2.2x) instead of the 100-400x of dividing
-    by the bare envelope."""
-    features = get_preset("tiny").features
+    clip's first and last samples stay within a few times the rest (the floored envelope bounds
+    the gain where only one window covers them; measured 1.4-2.2x) instead of the 100-400x of
+    dividing by the bare envelope."""
+    features = dataclasses.replace(get_preset("tiny").features, lead_in=lead_in)
     stft = STFT(features)
     g = torch.Generator().manual_seed(0)
     shape = (4, features.n_frames, features.n_bins)
@@ -62,8 +83,29 @@ def test_the_inverse_of_an_inconsistent_spectrogram_has_no_spike_at_the_start():
         torch.rand(shape, generator=g), 2 * torch.pi * torch.rand(shape, generator=g)
     )
     audio = stft.inverse(spec, features.clip_samples).abs()
-    start, rest = audio[:, : features.win_length].amax(dim=1), audio[:, features.win_length :]
-    assert (start < 4 * rest.amax(dim=1)).all(), (start, rest.amax(dim=1))
+    win = features.win_length
+    start, end = audio[:, :win].amax(dim=1), audio[:, -win:].amax(dim=1)
+    middle = audio[:, win:-win].amax(dim=1)
+    assert (start < 4 * middle).all() and (end < 4 * middle).all(), (start, end, middle)
+
+
+def test_a_lead_in_keeps_the_shapes_and_delays_the_frames():
+    """With a lead-in of L samples the spectrogram has the same frames and bins, and they are
+    the first frames of the reference framing's spectrogram of the clip delayed by L samples."""
+    features = get_preset("tiny").features
+    reference = dataclasses.replace(features, lead_in=0)
+    audio = torch.randn(2, features.clip_samples)
+    led = STFT(features)(audio)
+    assert led.shape == STFT(reference)(audio).shape == (2, 128, 128)
+    delayed = STFT(reference)(torch.nn.functional.pad(audio, (features.lead_in, 0)))
+    assert torch.allclose(led, delayed[:, : features.n_frames], atol=1e-4)
+
+
+def test_a_lead_in_longer_than_the_overlap_is_refused():
+    with pytest.raises(ConfigError, match="lead_in must be 0 to 190"):
+        FeatureConfig(lead_in=191)
+    with pytest.raises(ConfigError, match="log_floor must be constant or silence"):
+        FeatureConfig(log_floor="zero")
 
 
 def test_log_spec_round_trip():

@@ -28,6 +28,8 @@ AUGMENTATIONS = ("shift", "gain", "mask")
 PHASE_METHODS = ("griffin-lim", "fast-griffin-lim")
 CROP_MODES = ("start", "loudest")  # which part of a clip longer than the preset's is kept
 RECON_NORMALIZATIONS = ("batch", "clip")  # the peak normalisation in the reconstruction loss
+# What the log floor (e^-10 x max_value) inverts to: the reference's constant, or silence.
+LOG_FLOORS = ("constant", "silence")
 DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
 MODEL_CHOICES = {
     "upsample": ("transpose", "nearest"),
@@ -36,12 +38,16 @@ MODEL_CHOICES = {
 }
 # the ModelConfig fields a user may set like training settings (options, --config keys)
 MODEL_OPTIONS = tuple(MODEL_CHOICES)
+# the FeatureConfig fields a user may set like training settings: how the STFT frames a clip and
+# what the log floor inverts to (the shapes stay the preset's)
+FEATURE_OPTIONS = ("lead_in", "log_floor")
 # every setting whose value is one of a table's (the CLI's choices, the config files' check)
 SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "recon_phase": PHASE_METHODS,
     "recon_normalize": RECON_NORMALIZATIONS,
     "crop": CROP_MODES,
     "precision": PRECISIONS,
+    "log_floor": LOG_FLOORS,
     **MODEL_CHOICES,
 }
 DEFAULT_PRESET = "tiny"
@@ -58,12 +64,18 @@ def _either(values: tuple[str, ...]) -> str:
     return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
+def _setting(default, help: str):
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     """Audio and STFT settings. One STFT definition serves analysis, Griffin-Lim and the loss.
 
     Frames are `win_length` samples, `hop_length` apart, Hann-windowed and zero-padded to `n_fft`
     for the FFT; the signal is padded at the end so that frames = clip_samples / hop_length.
+    The defaults are the paper's; `lead_in` and `log_floor` fix two weaknesses of its framing
+    and of its inverse (SPEC section 2), measured in docs/phase.md.
     """
 
     sample_rate: int = 16_000
@@ -71,6 +83,19 @@ class FeatureConfig:
     n_fft: int = 254
     hop_length: int = 64
     win_length: int = 254
+    lead_in: int = _setting(
+        0,
+        "samples of silence before the clip's first sample in the STFT's frames: 0, the "
+        "reference's framing, leaves the first win_length - hop_length samples (where a "
+        "one-shot has its attack) to rising window edges; win_length - hop_length (the most "
+        "allowed) gives them full overlap; the shapes stay",
+    )
+    log_floor: str = _setting(
+        "constant",
+        "what the log floor (e^-10 x max_value) inverts to: constant (the reference: that "
+        "magnitude in every bin, so digital silence comes back as a noise floor) or silence "
+        "(the floor's magnitude subtracted, so it inverts to zero)",
+    )
 
     def __post_init__(self) -> None:
         if self.win_length > self.n_fft:
@@ -82,6 +107,14 @@ class FeatureConfig:
                 f"clip_samples {self.clip_samples} must be a multiple of "
                 f"hop_length {self.hop_length}"
             )
+        overlap = self.win_length - self.hop_length
+        if not 0 <= self.lead_in <= overlap:
+            raise ConfigError(
+                f"lead_in must be 0 to {overlap} (win_length - hop_length) samples, got "
+                f"{self.lead_in}: a longer lead-in would push the clip's end out of the frames"
+            )
+        if self.log_floor not in LOG_FLOORS:
+            raise ConfigError(f"log_floor must be {_either(LOG_FLOORS)}, got {self.log_floor!r}")
 
     @property
     def n_frames(self) -> int:
@@ -97,10 +130,6 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def _setting(default, help: str):
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)

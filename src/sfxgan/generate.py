@@ -209,7 +209,9 @@ class Sampler:
     ) -> torch.Tensor:
         if phase not in PHASE_METHODS:
             raise SfxganError(f"unknown phase method '{phase}'; choose {', '.join(PHASE_METHODS)}")
-        magnitude = from_log_spec(log_spec.to(self.device), self.spec.max_value)
+        magnitude = from_log_spec(
+            log_spec.to(self.device), self.spec.max_value, self.spec.features.log_floor
+        )
         audio = reconstruct(magnitude, self.stft, phase, n_iter)
         return peak_normalize(audio) if normalize else audio
 

@@ -58,6 +58,14 @@ OUTPUT_NAMES = ("magnitude", "audio")
 # The batch the graph is traced with. Not 1: torch.export would specialise a size-1 axis.
 EXAMPLE_BATCH = 2
 EXPORT_EXTRA = "install the export extra: pip install 'sfxgan[export]'"
+# the sidecar's description of the graph's magnitude output, by FeatureConfig.log_floor
+_LOG_SPEC = "x = log(max(magnitude / max_value, e^-10)) / 5 + 1"
+MAGNITUDE_FORMULAS = {
+    "constant": "magnitude = exp(5 * (x - 1)) * max_value, x the generator's output in [-1, 1]; "
+    f"inverse of {_LOG_SPEC}",
+    "silence": "magnitude = max(exp(5 * (x - 1)) - e^-10, 0) * max_value, x the generator's "
+    f"output in [-1, 1]: the inverse of {_LOG_SPEC} with the floor inverting to zero",
+}
 
 
 class GriffinLim(nn.Module):
@@ -72,7 +80,7 @@ class GriffinLim(nn.Module):
     def __init__(self, config: FeatureConfig, n_iter: int = DEFAULT_PHASE_ITERS):
         super().__init__()
         self.hop, self.n_iter, self.bins = config.hop_length, n_iter, config.n_bins
-        self.length = config.clip_samples
+        self.length, self.lead = config.clip_samples, config.lead_in
         n_frames = config.n_frames
 
         # Built in float64 and rounded once, so the float32 kernels are as exact as can be. The
@@ -83,10 +91,12 @@ class GriffinLim(nn.Module):
         analysis = stft.analysis_matrix()  # (win, 2 bins)
         synthesis = stft.synthesis_matrix()  # (2 bins, win)
         # The least-squares inverse divides by the overlap-added squared window (infinite where
-        # no window reaches, so those samples stay zero); samples past the clip are zeroed too:
-        # `STFT.inverse` crops them and the next analysis pads zeros back.
+        # no window reaches, so those samples stay zero); samples before and past the clip (the
+        # lead-in, the end's padding) are zeroed too: `STFT.inverse` crops them and the next
+        # analysis pads zeros back.
         inv_envelope = 1.0 / stft.envelope(n_frames, torch.device("cpu"), torch.float64).numpy()
-        inv_envelope[self.length :] = 0.0
+        inv_envelope[: self.lead] = 0.0
+        inv_envelope[self.lead + self.length :] = 0.0
 
         def buffer(array: np.ndarray) -> Tensor:
             return torch.tensor(array, dtype=torch.float32)
@@ -113,7 +123,7 @@ class GriffinLim(nn.Module):
             scale = mag / ((square[:, :bins] + square[:, bins:]).sqrt() + PHASE_EPS)
             spec = estimate * torch.cat([scale, scale], dim=1)
             kept = keep * rebuilt
-        audio = self._inverse(spec)[:, 0, : self.length]
+        audio = self._inverse(spec)[:, 0, self.lead : self.lead + self.length]
         return peak_normalize(audio)  # per clip, as `Sampler.to_audio`
 
 
@@ -121,14 +131,21 @@ class ExportedGenerator(nn.Module):
     """(z, label) -> magnitude (B, frames, bins) [, audio (B, clip_samples)]: the generator, the
     inverse of the log/normalisation and optionally Griffin-Lim."""
 
-    def __init__(self, generator: Generator, max_value: float, griffin_lim: GriffinLim | None):
+    def __init__(
+        self,
+        generator: Generator,
+        max_value: float,
+        griffin_lim: GriffinLim | None,
+        log_floor: str = "constant",
+    ):
         super().__init__()
         self.generator, self.griffin_lim = generator, griffin_lim
-        self.max_value = float(max_value)
+        self.max_value, self.log_floor = float(max_value), log_floor
 
     def forward(self, z: Tensor, label: Tensor) -> tuple[Tensor, ...]:
         log_spec = self.generator(z, label)[:, 0]  # (B, frames, bins) in [-1, 1]
-        magnitude = from_log_spec(log_spec, self.max_value)  # max_value folds into the graph
+        # max_value and the floor fold into the graph as constants
+        magnitude = from_log_spec(log_spec, self.max_value, self.log_floor)
         if self.griffin_lim is None:
             return (magnitude,)
         return magnitude, self.griffin_lim(magnitude)
@@ -138,8 +155,11 @@ def build_module(sampler: Sampler, audio: bool = True) -> ExportedGenerator:
     """The module that gets exported, on the CPU in float32 and eval mode (BatchNorm uses the
     statistics the checkpoint carries). A copy: the sampler's own generator stays as it was."""
     generator = copy.deepcopy(sampler.generator).to("cpu", torch.float32).eval()
-    griffin_lim = GriffinLim(sampler.spec.features) if audio else None
-    return ExportedGenerator(generator, sampler.spec.max_value, griffin_lim).eval()
+    features = sampler.spec.features
+    griffin_lim = GriffinLim(features) if audio else None
+    return ExportedGenerator(
+        generator, sampler.spec.max_value, griffin_lim, features.log_floor
+    ).eval()
 
 
 def export_run(
@@ -202,15 +222,17 @@ def sidecar(sampler: Sampler, fmt: str, model_file: str, audio: bool = True) -> 
             "window": "hann",
             "window_periodic": True,
             "centered": False,
-            "padding": "zeros at the end, to (frames - 1) * hop_length + win_length samples",
+            "lead_in": features.lead_in,
+            "padding": f"{features.lead_in} zeros before the clip (lead_in), zeros at the end, "
+            "to (frames - 1) * hop_length + win_length samples",
             "frames": frames,
             "bins": bins,
         },
         "max_value": spec.max_value,
         "latent_dim": spec.model.latent_dim,
         "latent_distribution": "standard normal",
-        "magnitude_formula": "magnitude = exp(5 * (x - 1)) * max_value, x the generator's "
-        "output in [-1, 1]; inverse of x = log(max(magnitude / max_value, e^-10)) / 5 + 1",
+        "log_floor": features.log_floor,
+        "magnitude_formula": MAGNITUDE_FORMULAS[features.log_floor],
         "inputs": [
             {"name": "z", "dtype": "float32", "shape": ["batch", spec.model.latent_dim]},
             {"name": "label", "dtype": "int64", "shape": ["batch"]},

@@ -1,5 +1,6 @@
 """`sfxgan train DATA --out RUN`: one option per training setting, read from the settings
-dataclasses (TrainConfig and the model options of ModelConfig) so that none is typed twice."""
+dataclasses (TrainConfig, the model options of ModelConfig and the framing options of
+FeatureConfig) so that none is typed twice."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from sfxgan.cli.options import (
     add_preset_option,
     add_quiet_option,
 )
-from sfxgan.config import DEFAULT_PRESET, MODEL_OPTIONS, SETTING_CHOICES, ModelConfig, TrainConfig
+from sfxgan.config import (
+    DEFAULT_PRESET,
+    FEATURE_OPTIONS,
+    MODEL_OPTIONS,
+    SETTING_CHOICES,
+    FeatureConfig,
+    ModelConfig,
+    TrainConfig,
+)
 
 # argparse checks the settings with a fixed set of values against config's tables; precision is
 # left to TrainConfig, whose message says what each choice (auto included) means
@@ -21,10 +30,12 @@ OPTION_CHOICES = {k: v for k, v in SETTING_CHOICES.items() if k != "precision"}
 
 
 def setting_fields() -> list[dataclasses.Field]:
-    """The settings a user gives as options or --config keys: every TrainConfig field and the
-    model options (MODEL_OPTIONS) of ModelConfig."""
+    """The settings a user gives as options or --config keys: every TrainConfig field, the
+    model options (MODEL_OPTIONS) of ModelConfig and the framing options (FEATURE_OPTIONS) of
+    FeatureConfig."""
+    features = [f for f in dataclasses.fields(FeatureConfig) if f.name in FEATURE_OPTIONS]
     model = [f for f in dataclasses.fields(ModelConfig) if f.name in MODEL_OPTIONS]
-    return model + list(dataclasses.fields(TrainConfig))
+    return features + model + list(dataclasses.fields(TrainConfig))
 
 
 def add_setting_options(parser: argparse.ArgumentParser) -> None:

@@ -82,6 +82,13 @@ class STFT:
     L samples gives ceil(L / hop) frames. Both directions are batched, differentiable and run on
     whatever device the input is on.
 
+    `config.lead_in` samples of silence go before the signal: the reference (0) starts the first
+    frame at sample 0, so a clip's first win - hop samples, where a one-shot has its attack, lie
+    under rising window edges only, and Griffin-Lim rebuilds them poorly; a lead-in of win - hop
+    gives sample 0 the full overlap of every later sample. The frame count stays ceil(L / hop)
+    (the frames past the end are what the lead-in takes from the trailing zeros), so the
+    spectrogram's shape is the same either way.
+
     This is the package's one STFT. The method uses it as above; the judge's log-mel features use
     it with `center=True`: the signal is first mirrored by win_length // 2 samples at both ends
     (reflection, not repeating the edge sample), so that frame i is centred on sample i * hop and
@@ -120,16 +127,19 @@ class STFT:
 
     @property
     def _lead(self) -> int:
-        """Samples added before the signal: the centring reflection, else none."""
-        return self.win // 2 if self.center else 0
+        """Samples before the signal: the centring reflection, else the silent lead-in."""
+        return self.win // 2 if self.center else self.config.lead_in
 
     def _pad(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """The signal as its frames read it: centring reflection at both ends when centred, then
-        zeros at the end (or a cut) to exactly (n_frames - 1) * hop + win samples."""
+        """The signal as its frames read it: centring reflection at both ends when centred, else
+        the silent lead-in before it; then zeros at the end (or a cut) to exactly
+        (n_frames - 1) * hop + win samples."""
+        lead = self._lead
         if self.center:
-            lead = self._lead
             flat = audio.reshape(-1, 1, audio.shape[-1])  # reflection padding wants (n, c, samples)
             audio = F.pad(flat, (lead, lead), mode="reflect").view(*audio.shape[:-1], -1)
+        elif lead:
+            audio = F.pad(audio, (lead, 0))
         return F.pad(audio, (0, self._padded_length(n_frames) - audio.shape[-1]))
 
     def __call__(self, audio: torch.Tensor) -> torch.Tensor:
@@ -213,8 +223,8 @@ class STFT:
         """Least-squares inverse STFT: (..., frames, bins) complex -> (..., length) real.
 
         Exact for any spectrogram that is the STFT of a signal, except at the first samples,
-        which only the rising edge of the first window covers (faded in, see `envelope`; when
-        centred, those lie in the reflection, which is cut off).
+        which only the rising edge of the first window covers (faded in, see `envelope`; with a
+        lead-in of win - hop, or when centred, those lie before the signal and are cut off).
         """
         lead = spec.shape[:-2]
         n_frames = spec.shape[-2]
@@ -234,9 +244,22 @@ def to_log_spec(magnitude: torch.Tensor, max_value: float) -> torch.Tensor:
     return torch.log(ratio) / LOG_SCALE + 1.0
 
 
-def from_log_spec(log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
-    """Exact inverse of `to_log_spec` above the floor: exp(5 * (x - 1)) * max_value."""
-    return torch.exp(LOG_SCALE * (log_spec - 1.0)) * max_value
+def from_log_spec(
+    log_spec: torch.Tensor, max_value: float, log_floor: str = "constant"
+) -> torch.Tensor:
+    """Magnitude from normalised log-magnitude: exp(5 * (x - 1)) * max_value, the exact inverse
+    of `to_log_spec` above the floor.
+
+    `log_floor` (FeatureConfig.log_floor): "constant" is the reference's inverse, which gives the
+    floor's magnitude e^-10 x max_value (-87 dB below max_value) in every bin at the floor, so
+    digital silence comes back as a noise floor over the whole band; "silence" subtracts that
+    magnitude (clamped at zero), so the floor inverts to zero. The subtraction changes a bin at
+    10x the floor by 0.9 dB and one at 100x by 0.09 dB; its gradient is the constant form's.
+    """
+    magnitude = torch.exp(LOG_SCALE * (log_spec - 1.0)) * max_value
+    if log_floor == "silence":
+        magnitude = (magnitude - math.exp(LOG_FLOOR) * max_value).clamp_min(0.0)
+    return magnitude
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:

@@ -66,7 +66,8 @@ def reconstruction_loss(
     clips of the same batch: sum of squared differences over samples, averaged over the batch.
     When the batch is split over processes, the batch's peak is the global batch's.
     """
-    magnitude = from_log_spec(fake_log_spec.squeeze(1).float(), max_value)  # (B, T, F)
+    log_spec = fake_log_spec.squeeze(1).float()  # (B, T, F)
+    magnitude = from_log_spec(log_spec, max_value, stft.config.log_floor)
     length = real_audio.shape[-1]
     audio = griffin_lim(magnitude, stft, n_iter=n_iter, momentum=momentum, length=length)
     audio = peak_normalize(audio, per=normalize, batch_peak=global_max)
