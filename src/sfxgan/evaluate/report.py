@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from sfxgan.data.audio import write_wav  # noqa: E402
 from sfxgan.errors import SfxganError  # noqa: E402
+from sfxgan.evaluate.envelope import FLOOR_LIMIT_DB  # noqa: E402
 from sfxgan.evaluate.evaluation import Evaluation  # noqa: E402
 from sfxgan.files import save_figure, write_json_atomic, write_text_atomic  # noqa: E402
 
@@ -68,10 +69,28 @@ COLUMNS = [
     (
         "memorisation",
         "near copies (real)",
-        "share of generated clips closer to a real clip than 95 % of real clips are to their "
-        "nearest other real clip (log-mel distance, both sides through Griffin-Lim "
-        "resynthesis); lower is better; in brackets the share of real clips flagged against the "
-        "other real clips, what a generator that never copies would score",
+        "share of generated clips that are much nearer one real clip of their class than the "
+        "rest: the distance to the nearest over the median distance to all, below what 95 % "
+        "of real clips score against the others of their class (log-mel pictures within 50 dB "
+        "of each clip's loudest part, both sides through Griffin-Lim resynthesis); a smooth "
+        "texture near every real clip is not a copy; lower is better; in brackets the share "
+        "of real clips flagged against the other real clips, what a generator that never "
+        "copies would score",
+    ),
+    (
+        "attack_ms",
+        "attack ms (real / via GL)",
+        "median time for the RMS envelope (2 ms windows) to rise from 10 % to 90 % of its "
+        "peak: a hit's attack, a few ms when sharp; in brackets the real clips', then real "
+        "clips taken the generator's way to audio (the run's spectrogram and phase "
+        "reconstruction, with --run)",
+    ),
+    (
+        "floor_db",
+        "floor dB (real / via GL)",
+        "median noise floor: the 10th percentile of 16 ms frame energies below the clip's "
+        "loudest frame, the hiss under a decay or the silence after it "
+        f"({FLOOR_LIMIT_DB:.0f}: digital silence); in brackets as for the attack",
     ),
     (
         "phase_sc",
@@ -94,6 +113,14 @@ FLOORS = {
     "memorisation": "memorisation_real",
     "phase_sc": "phase_sc_real",
     "fad_vggish": "fad_vggish_real",
+    "attack_ms": "attack_ms_real",
+    "floor_db": "floor_db_real",
+}
+# a second reference after the first, in brackets: real clips through phase reconstruction
+SECOND_FLOORS = {
+    "fd": "fd_resynth",
+    "attack_ms": "attack_ms_resynth",
+    "floor_db": "floor_db_resynth",
 }
 
 
@@ -106,23 +133,43 @@ def _fmt(value, key: str) -> str:
         return f"{value:.3f}"
     if key in ("ndb_k", "diversity", "phase_sc"):
         return f"{value:.2f}"
+    if key in ("attack_ms", "floor_db"):
+        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
     return f"{value:.3g}"
 
 
 def cell(row: dict, key: str) -> str:
     text = _fmt(row.get(key), key)
-    floor = FLOORS.get(key)
+    floor, second = FLOORS.get(key), SECOND_FLOORS.get(key)
     if floor and row.get(floor) is not None:
-        if key == "fd" and row.get("fd_resynth") is not None:
-            text += f" ({_fmt(row[floor], key)} / {_fmt(row['fd_resynth'], key)})"
+        if second and row.get(second) is not None:
+            text += f" ({_fmt(row[floor], key)} / {_fmt(row[second], key)})"
         else:
             text += f" ({_fmt(row[floor], key)})"
     return text
 
 
+def listener_lines(result: dict) -> list[str]:
+    """Per class, what a sound designer hears first: 'kick: attack 9 ms (real 6 ms), floor
+    -45 dB (real -107 dB)'."""
+    lines = []
+    for name, row in result["per_class"].items():
+        if row.get("attack_ms") is None or row.get("floor_db") is None:
+            continue
+        parts = []
+        for key, word, unit in (("attack_ms", "attack", "ms"), ("floor_db", "floor", "dB")):
+            text = f"{word} {_fmt(row[key], key)} {unit} (real {_fmt(row.get(key + '_real'), key)}"
+            if row.get(key + "_resynth") is not None:
+                text += f", via GL {_fmt(row[key + '_resynth'], key)}"
+            parts.append(text + ")")
+        lines.append(f"{name}: {', '.join(parts)}")
+    return lines
+
+
 def table_rows(evaluation: Evaluation) -> tuple[list[str], list[list[str]]]:
     result = evaluation.metrics
-    optional = ("phase_sc", "fad_vggish")  # only when evaluate had a run / VGGish weights
+    # only when evaluate had a run, VGGish weights, clips with sound
+    optional = ("phase_sc", "fad_vggish", "attack_ms", "floor_db")
     keys = [k for k, _, _ in COLUMNS if k not in optional or k in result["overall"]]
     headers = ["class", "clips (real / gen.)"] + [h for k, h, _ in COLUMNS if k in keys]
     rows = []
@@ -266,7 +313,15 @@ def _summary_lines(result: dict) -> list[str]:
     return lines
 
 
-CLOSEST_HEADERS = ("class", "generated", "nearest real", "distance", "threshold", "near copy")
+CLOSEST_HEADERS = (
+    "class",
+    "generated",
+    "nearest real",
+    "distance",
+    "nearest / median",
+    "threshold",
+    "near copy",
+)
 
 
 def _closest_rows(result: dict) -> list[list[str]]:
@@ -277,7 +332,8 @@ def _closest_rows(result: dict) -> list[list[str]]:
             Path(p["generated"]).name,
             Path(p["real"]).name,
             f"{p['distance']:.1f}",
-            f"{p['threshold']:.1f}",
+            f"{p['ratio']:.2f}",
+            f"{p['threshold']:.2f}",
             "yes" if p["near_copy"] else "no",
         ]
         for p in result["closest_pairs"]
@@ -287,12 +343,16 @@ def _closest_rows(result: dict) -> list[list[str]]:
 def _write_markdown(path, result, headers, rows, glossary, spectrograms, has_losses) -> None:
     lines = ["# sfxgan evaluation", ""]
     lines += [f"- {line}" for line in _summary_lines(result)]
+    heard = listener_lines(result)
+    if heard:
+        lines += ["", "What a listener hears first, per class (medians):", ""]
+        lines += [f"- {line}" for line in heard]
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "How to read it:", ""]
     lines += [f"- **{header}**: {text}." for header, text in glossary]
     lines += ["", "## Generated clips nearest to a real clip", ""]
-    lines += ["| " + " | ".join(CLOSEST_HEADERS) + " |", "|---|---|---|---:|---:|---|"]
+    lines += ["| " + " | ".join(CLOSEST_HEADERS) + " |", "|---|---|---|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(cells) + " |" for cells in _closest_rows(result)]
     lines += ["", "## Spectrograms", ""]
     lines += [f"![{name}]({rel})" for name, rel in spectrograms.items()]
@@ -317,7 +377,13 @@ def _write_html(path, result, headers, rows, glossary, spectrograms, audio, has_
         f"<style>{_CSS}</style><h1>sfxgan evaluation</h1><ul>",
     ]
     parts += [f"<li>{e(line).replace('`', '')}</li>" for line in _summary_lines(result)]
-    parts.append("</ul><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
+    parts.append("</ul>")
+    heard = listener_lines(result)
+    if heard:
+        parts.append("<p>What a listener hears first, per class (medians):</p><ul>")
+        parts += [f"<li>{e(line)}</li>" for line in heard]
+        parts.append("</ul>")
+    parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
     for row in rows:
         parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
     parts.append("</table><dl>")
