@@ -30,7 +30,13 @@ from sfxgan.model.networks import build_models
 from sfxgan.run_folder import load_checkpoint, step_checkpoints
 from sfxgan.training import distributed
 from sfxgan.training.trainer import train
-from tests.helpers import assert_one_line_error, wait_for_logged_steps
+from tests.helpers import (
+    LOSSES_PNG_SIZE,
+    assert_one_line_error,
+    assert_png,
+    assert_previews,
+    wait_for_logged_steps,
+)
 from tests.helpers import free_port as _free_port
 
 # Every part of a step runs: two critic updates with the penalty, the generator with the
@@ -150,6 +156,11 @@ def test_two_processes_train_the_same_model_as_one_and_resume_in_one(demo_dir, t
         "step_0000002",
         "step_0000003",
     ]
+    features = get_preset("tiny").features
+    for step in ("step_0000002", "step_0000003"):
+        previews = two / "previews" / step
+        assert_previews(previews, DEMO_CLASSES, features.sample_rate, features.clip_samples)
+    assert_png(two / "previews" / "losses.png", LOSSES_PNG_SIZE)
     with open(two / "metrics.csv") as fh:
         rows_two = list(csv.DictReader(fh))
     with open(one / "metrics.csv") as fh:
