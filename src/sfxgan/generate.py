@@ -27,8 +27,8 @@ import torch
 from sfxgan import threads
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PHASE_METHODS, pick_device
 from sfxgan.data.audio import peak_normalize
-from sfxgan.dsp.features import STFT, from_log_spec
-from sfxgan.dsp.phase import reconstruct
+from sfxgan.dsp.features import STFT
+from sfxgan.dsp.phase import audio_from_log_spec
 from sfxgan.errors import SfxganError, first_line
 from sfxgan.model.networks import Generator
 from sfxgan.run_folder import RunSpec, inference_weights, load_checkpoint
@@ -209,10 +209,9 @@ class Sampler:
     ) -> torch.Tensor:
         if phase not in PHASE_METHODS:
             raise SfxganError(f"unknown phase method '{phase}'; choose {', '.join(PHASE_METHODS)}")
-        magnitude = from_log_spec(
-            log_spec.to(self.device), self.spec.max_value, self.spec.features.log_floor
+        audio = audio_from_log_spec(
+            log_spec.to(self.device), self.stft, self.spec.max_value, phase, n_iter
         )
-        audio = reconstruct(magnitude, self.stft, phase, n_iter)
         return peak_normalize(audio) if normalize else audio
 
     def stream(

@@ -29,7 +29,7 @@ from sfxgan.config import (
 from sfxgan.data.audio import peak_normalize, write_wav
 from sfxgan.data.dataset import SoundDataset, load_dataset
 from sfxgan.dsp.features import STFT, from_log_spec, to_log_spec
-from sfxgan.dsp.phase import reconstruct, spectral_convergence
+from sfxgan.dsp.phase import audio_from_log_spec, spectral_convergence
 from sfxgan.errors import SfxganError
 from sfxgan.evaluate.envelope import (
     ends_in_silence,
@@ -54,7 +54,7 @@ def rebuild(
     stft = STFT(features)
     with torch.inference_mode():
         magnitude = from_log_spec(log_spec, max_value, features.log_floor)
-        audio = reconstruct(magnitude, stft, phase, n_iter, length=features.clip_samples)
+        audio = audio_from_log_spec(log_spec, stft, max_value, phase, n_iter)
     return magnitude, audio
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from sfxgan.config import PHASE_METHODS
+from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PHASE_METHODS
 from sfxgan.data.audio import peak_normalize
-from sfxgan.dsp.features import STFT
+from sfxgan.dsp.features import STFT, from_log_spec
 
 # Perraudin et al. (2013): momentum close to 1 converges much faster than plain Griffin-Lim.
 FAST_MOMENTUM = 0.99
@@ -89,6 +89,20 @@ def reconstruct(
         ]
     )
     return audio.reshape(*lead, audio.shape[-1])
+
+
+def audio_from_log_spec(
+    log_spec: torch.Tensor,
+    stft: STFT,
+    max_value: float,
+    method: str = DEFAULT_PHASE,
+    n_iter: int = DEFAULT_PHASE_ITERS,
+) -> torch.Tensor:
+    """The model's log-spectrograms (..., frames, bins) to audio (..., clip_samples) the way
+    generation makes it: the features' inverse (with their log floor), then phase
+    reconstruction with their framing; not normalised."""
+    magnitude = from_log_spec(log_spec, max_value, stft.config.log_floor)
+    return reconstruct(magnitude, stft, method, n_iter, length=stft.config.clip_samples)
 
 
 def reference_griffin_lim(magnitude: torch.Tensor, stft: STFT, n_iter: int = 50) -> torch.Tensor:
