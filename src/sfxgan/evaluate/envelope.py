@@ -1,7 +1,7 @@
 """What a listener hears first in a one-shot: how it starts and how it dies away.
 
-- `attack_times`: the 10-90 % rise time of a clip's RMS envelope (2 ms windows every 0.5 ms): a
-  drum hit rises in a few milliseconds, a smeared one in tens.
+- `attack_times`: the 10-90 % rise time of a clip's RMS envelope (2 ms windows every 0.5 ms) to
+  its loudest event: a drum hit rises in a few milliseconds, a smeared one in tens.
 - `noise_floors`: the 10th percentile of a clip's 16 ms frame energies relative to its loudest
   frame, in dB: the level a listener hears as hiss under a decay, or silence where there is
   none. Digital silence is reported as FLOOR_LIMIT_DB.
@@ -45,15 +45,22 @@ def rms_envelope(audio: np.ndarray, window: int, hop: int) -> np.ndarray:
 
 
 def attack_times(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(n, samples) -> (n,) seconds from the envelope's first reaching 10 % of its peak to its
-    first reaching 90 %; NaN for a silent clip."""
+    """(n, samples) -> (n,) seconds of the rise to the loudest event: from the envelope's last
+    being below 10 % of its peak to its first reaching 90 %; NaN for a silent clip.
+
+    The rise is the one that reaches the peak, so an earlier, quieter event (the first of two
+    footsteps) does not count, while sound that leads into the peak without falling below
+    10 % (Griffin-Lim's pre-echo, a generator's smeared onset) does. A clip that is loud from
+    its first sample (a texture) rises from sample 0."""
     window = max(1, round(ATTACK_WINDOW_S * sample_rate))
     hop = max(1, round(ATTACK_HOP_S * sample_rate))
     envelope = rms_envelope(audio, window, hop)
     peak = envelope.max(axis=1, keepdims=True)
-    low = np.argmax(envelope >= ATTACK_LOW * peak, axis=1)
     high = np.argmax(envelope >= ATTACK_HIGH * peak, axis=1)
-    seconds = (high - low) * hop / sample_rate
+    frames = np.arange(envelope.shape[1])
+    quiet_before = (envelope < ATTACK_LOW * peak) & (frames[None, :] < high[:, None])
+    last_quiet = np.where(quiet_before, frames[None, :], -1).max(axis=1)
+    seconds = (high - (last_quiet + 1)) * hop / sample_rate
     return np.where(peak[:, 0] > 0, seconds, np.nan)
 
 
@@ -71,9 +78,12 @@ def noise_floors(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def ends_in_silence(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(n, samples) -> (n,) bool: the clip's last 16 ms are digital silence (all zeros)."""
+    """(n, samples) -> (n,) bool: the clip's last 16 ms are digital silence (their energy below
+    the loudest frame's by more than FLOOR_LIMIT_DB, zeros included)."""
     frame = max(1, round(FLOOR_FRAME_S * sample_rate))
-    return np.all(_clips(audio)[:, -frame:] == 0, axis=1)
+    energy = rms_envelope(audio, frame, frame) ** 2
+    last = np.mean(_clips(audio)[:, -frame:] ** 2, axis=1)
+    return last <= energy.max(axis=1) * 10.0 ** (FLOOR_LIMIT_DB / 10.0)
 
 
 def envelope_error(

@@ -328,7 +328,7 @@ def phase_consistency(
     clips (`generate` uses the moving average by default)."""
     from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS
     from sfxgan.dsp.features import from_log_spec, to_log_spec
-    from sfxgan.dsp.phase import reconstruct, spectral_convergence
+    from sfxgan.dsp.phase import audio_from_log_spec, reconstruct, spectral_convergence
 
     features, stft = sampler.spec.features, sampler.stft
     listing = list_source(real_source)
@@ -355,10 +355,7 @@ def phase_consistency(
             real_rebuilt = reconstruct(real_mag, stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
             real_sc = spectral_convergence(real_mag, real_rebuilt, stft)
             max_value = sampler.spec.max_value
-            via_model = from_log_spec(
-                to_log_spec(real_mag, max_value), max_value, features.log_floor
-            )
-            real_via = reconstruct(via_model, stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
+            real_via = audio_from_log_spec(to_log_spec(real_mag, max_value), stft, max_value)
         heard = envelope_figures(real_via.numpy(), features.sample_rate)
         out[name] = {
             "phase_sc": float(generated_sc.mean()),

@@ -7,7 +7,8 @@ fixed latents, as many per class as the real data has (up to MAX_PER_CLASS), thr
 reconstruction `generate` uses; they are scored with the functions `sfxgan evaluate` uses:
 
     RUN/quality.csv        step, training seconds, class fit (overall and per class), FD, KID,
-                           diversity (overall, and within classes), the real-data references
+                           diversity (overall, and within classes), near copies, attack time
+                           and noise floor (overall and per class), the real-data references
     RUN/previews/quality.png   each figure against steps and training time, references as lines
 
 Fixed latents make consecutive rows differ by the weights only, so the curve shows training,
@@ -28,7 +29,15 @@ import torch
 
 from sfxgan.data.dataset import SoundDataset
 from sfxgan.errors import SfxganError
-from sfxgan.evaluate.evaluation import N_SPLITS, distribution_figures, diversity
+from sfxgan.evaluate import metrics
+from sfxgan.evaluate.envelope import envelope_figures
+from sfxgan.evaluate.evaluation import (
+    MEMORISATION_QUANTILE,
+    N_SPLITS,
+    copy_features,
+    distribution_figures,
+    diversity,
+)
 from sfxgan.evaluate.judge import Judge, JudgeConfig, prepare, resynthesised, train_judge
 from sfxgan.files import atomic_write, save_figure
 from sfxgan.run_folder import RunSpec, judge_path, quality_path, run_of
@@ -39,15 +48,23 @@ if TYPE_CHECKING:
 MAX_PER_CLASS = 64  # generated clips per class: enough for the FD at a few dozen real clips
 LATENT_SEED = 0  # the latents of `sfxgan generate --seed 0`: the curve ends at what it writes
 
-# the overall columns of quality.csv (per-class class fit follows as class_fit:<name>)
+# the overall columns of quality.csv; the PER_CLASS ones follow as <figure>:<class name>
 FIGURES = (
     "class_fit",
     "fd",
     "kid",
     "diversity",
     "diversity_within",
+    "near_copies",
+    "attack_ms",
+    "floor_db",
 )
-REFERENCES = ("class_fit_real", "fd_real", "fd_resynth")
+PER_CLASS = ("class_fit", "near_copies", "attack_ms", "floor_db")
+# the real-data references (constant over a run); the LISTENER ones also per class
+REFERENCES = ("class_fit_real", "fd_real", "fd_resynth", "near_copies_real")
+LISTENER = tuple(
+    f"{key}_{kind}" for key in ("attack_ms", "floor_db") for kind in ("real", "resynth")
+)
 
 
 def load_or_train_judge(
@@ -112,7 +129,9 @@ class QualityTracker:
     real_embeddings: np.ndarray  # (n, d) judge embeddings of the real training clips
     real_labels: np.ndarray  # (n,) indexing classes
     resynth_embeddings: np.ndarray  # (n, d) the same clips after Griffin-Lim
+    real_copy: np.ndarray  # (n, f) the near-copy search's view of them (copy_features)
     per_class: list[int]  # generated clips per class
+    references: dict[str, float]  # the constant columns: near copies, attack and floor of real
 
     @classmethod
     def start(
@@ -129,8 +148,17 @@ class QualityTracker:
         labels = np.asarray(dataset.labels, dtype=np.int64)
         counts = np.bincount(labels, minlength=len(spec.classes))
         per_class = [int(min(max(c, 2), MAX_PER_CLASS)) for c in counts]
+        real_copy = copy_features(resynth.log_mel)
+        references = _real_references(spec, dataset, real_copy, labels, list(spec.classes))
         return cls(
-            judge, list(spec.classes), real.embeddings, labels, resynth.embeddings, per_class
+            judge,
+            list(spec.classes),
+            real.embeddings,
+            labels,
+            resynth.embeddings,
+            real_copy,
+            per_class,
+            references,
         )
 
     @property
@@ -140,8 +168,10 @@ class QualityTracker:
             "train_seconds",
             "eval_seconds",
             *FIGURES,
-            *[f"class_fit:{name}" for name in self.classes],
+            *[f"{key}:{name}" for key in PER_CLASS for name in self.classes],
             *REFERENCES,
+            *LISTENER,
+            *[f"{key}:{name}" for key in LISTENER for name in self.classes],
         ]
 
     def score(self, sampler: Sampler, phase: tuple[str, int]) -> dict[str, float]:
@@ -178,10 +208,89 @@ class QualityTracker:
             if value is not None:
                 within.append(value)
         row["diversity_within"] = float(np.mean(within)) if within else float("nan")
+        row.update(self._listener_figures(np.concatenate(audio), gen_labels, sampler))
         accuracy = self.judge.meta.get("accuracy_resynthesised") or self.judge.accuracy
         row["class_fit_real"] = float(accuracy) if accuracy is not None else float("nan")
+        row.update(self.references)
         row["eval_seconds"] = time.perf_counter() - start
         return {k: float("nan") if v is None else float(v) for k, v in row.items()}
+
+    def _listener_figures(
+        self, audio: np.ndarray, labels: np.ndarray, sampler: Sampler
+    ) -> dict[str, float]:
+        """Near copies (the share of all clips; per class), attack and floor (per class; overall
+        the mean over classes) of the generated clips, as `sfxgan evaluate` computes them."""
+        rate = self.judge.config.sample_rate
+        clips = prepare(audio, self.judge.config.clip_samples)
+        generated_copy = copy_features(self.judge.outputs(resynthesised(clips, rate)).log_mel)
+        row: dict[str, float] = {}
+        flagged = 0
+        for i, name in enumerate(self.classes):
+            own, real_own = labels == i, self.real_labels == i
+            if real_own.sum() >= 3:
+                memo = metrics.memorisation(
+                    generated_copy[own], self.real_copy[real_own], MEMORISATION_QUANTILE
+                )
+                row[f"near_copies:{name}"] = memo.share
+                flagged += int(memo.flagged.sum())
+            heard = envelope_figures(audio[own], sampler.sample_rate)
+            for key, value in heard.items():
+                row[f"{key}:{name}"] = value
+        row["near_copies"] = flagged / len(labels)
+        for key in ("attack_ms", "floor_db"):
+            row[key] = _class_mean(row, key, self.classes)
+        return row
+
+
+def _class_mean(row: dict, key: str, classes: list[str]) -> float:
+    """The mean over classes of a per-class column (NaN where a class has none)."""
+    values = [row.get(f"{key}:{name}") for name in classes]
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if len(values) == len(classes) else float("nan")
+
+
+def _real_references(
+    spec: RunSpec,
+    dataset: SoundDataset,
+    real_copy: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+) -> dict[str, float]:
+    """The columns that describe the real clips: the near-copy share a generator that never
+    copies would get, and per class (overall the mean over classes) the attack and floor of
+    the training clips and of the same clips taken the generator's way to audio (the cached
+    log-spectrograms through the run's inverse and phase reconstruction)."""
+    from sfxgan.dsp.features import STFT
+    from sfxgan.dsp.phase import audio_from_log_spec
+
+    out: dict[str, float] = {
+        "near_copies_real": _real_near_copy_floor(real_copy, labels, len(classes))
+    }
+    stft = STFT(spec.features)
+    rate = spec.features.sample_rate
+    for i, name in enumerate(classes):
+        index = np.flatnonzero(labels == i)[:MAX_PER_CLASS]
+        log_spec = torch.from_numpy(np.asarray(dataset.log_spec[index], dtype=np.float32))
+        with torch.inference_mode():
+            via = audio_from_log_spec(log_spec, stft, spec.max_value).numpy()
+        real = np.asarray(dataset.audio[index], dtype=np.float32)
+        for clips, kind in ((real, "real"), (via, "resynth")):
+            for key, value in envelope_figures(clips, rate).items():
+                out[f"{key}_{kind}:{name}"] = float("nan") if value is None else value
+    for key in LISTENER:
+        out[key] = _class_mean(out, key, classes)
+    return out
+
+
+def _real_near_copy_floor(real_copy: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """The share of real clips their own class's near-copy test flags against the others."""
+    flagged, counted = 0.0, 0
+    for i in range(n_classes):
+        own = real_copy[labels == i]
+        if len(own) >= 4:
+            flagged += metrics.memorisation_floor(own, MEMORISATION_QUANTILE) * len(own)
+            counted += len(own)
+    return flagged / counted if counted else float("nan")
 
 
 def read_quality(run: str | Path, up_to_step: float = float("inf")) -> list[dict]:
@@ -216,6 +325,19 @@ PANELS = [
     ("fd", "FD to the real clips", [("fd_resynth", "real via GL"), ("fd_real", "halves")], True),
     ("diversity", "diversity (1 = real)", [], False),
     ("diversity_within", "diversity within classes", [], False),
+    ("near_copies", "near copies", [("near_copies_real", "real")], False),
+    (
+        "attack_ms",
+        "attack 10-90 % (ms)",
+        [("attack_ms_resynth", "real via GL"), ("attack_ms_real", "real")],
+        True,
+    ),
+    (
+        "floor_db",
+        "noise floor (dB)",
+        [("floor_db_resynth", "real via GL"), ("floor_db_real", "real")],
+        False,
+    ),
 ]
 
 
@@ -235,8 +357,8 @@ def save_quality_curves(
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(2, len(PANELS), figsize=(14, 6), squeeze=False)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.09, top=0.93, wspace=0.28, hspace=0.4)
+    fig, axes = plt.subplots(2, len(PANELS), figsize=(2.6 * len(PANELS), 6), squeeze=False)
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.09, top=0.93, wspace=0.3, hspace=0.4)
     groups = groups or {label: label for label in runs}
     colours = {group: f"C{i}" for i, group in enumerate(dict.fromkeys(groups.values()))}
     labelled = set()

@@ -818,7 +818,10 @@ def quality_line(row: dict, step: int) -> str:
         f"step {step}: class fit {100 * row['class_fit']:.0f} % (judge on real "
         f"{100 * row['class_fit_real']:.0f} %), FD {row['fd']:.3g} (real via GL "
         f"{row['fd_resynth']:.3g}), diversity {row['diversity']:.2f} "
-        f"(within classes {row['diversity_within']:.2f})"
+        f"(within classes {row['diversity_within']:.2f}), near copies "
+        f"{100 * row['near_copies']:.0f} % (real {100 * row['near_copies_real']:.0f} %), attack "
+        f"{row['attack_ms']:.3g} ms (real {row['attack_ms_real']:.3g}), floor "
+        f"{row['floor_db']:.0f} dB (real {row['floor_db_real']:.0f})"
     )
 
 
