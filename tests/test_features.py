@@ -192,3 +192,23 @@ def test_an_stft_first_used_in_inference_mode_still_trains():
     rebuilt = stft.inverse(magnitude.to(torch.complex64), 4096)
     rebuilt.square().sum().backward()
     assert magnitude.grad is not None and torch.isfinite(magnitude.grad).all()
+
+
+def test_the_silent_floor_zeroes_silent_frames_and_keeps_the_floor_beside_sound():
+    """log_floor "silence": a frame whose bins all lie at the floor inverts to zero; a frame
+    with a bin 10 dB or more above it keeps the floor's magnitude (the reference's inverse) in
+    its quiet bins; in between, part of it. "constant" is the reference's everywhere."""
+    max_value = 3.0
+    floor = math.exp(-10) * max_value
+    log_floor = -1.0
+    ten_db = log_floor + math.log(10**0.5) / 5  # a bin 10 dB (magnitude) above the floor
+    log_spec = torch.full((1, 3, 4), log_floor)
+    log_spec[0, 1, 0] = 1.0  # a loud bin in frame 1
+    log_spec[0, 2, 0] = (log_floor + ten_db) / 2  # frame 2's loudest bin 5 dB above the floor
+    silent = from_log_spec(log_spec, max_value, "silence")
+    assert torch.all(silent[0, 0] == 0)  # all at the floor: silence
+    assert silent[0, 1, 1:] == pytest.approx(torch.full((3,), floor), rel=1e-5)
+    assert silent[0, 1, 0] == pytest.approx(max_value, rel=1e-5)
+    assert 0 < silent[0, 2, 1] < floor  # half the way: part of the floor subtracted
+    constant = from_log_spec(log_spec, max_value, "constant")
+    assert constant[0, 0] == pytest.approx(torch.full((4,), floor), rel=1e-5)

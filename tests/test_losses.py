@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from sfxgan.config import get_preset
 from sfxgan.data.audio import peak_normalize
-from sfxgan.dsp.features import STFT
+from sfxgan.dsp.features import STFT, from_log_spec
 from sfxgan.dsp.phase import griffin_lim
 from sfxgan.model.losses import critic_loss, gradient_penalty, interpolate, reconstruction_loss
 from sfxgan.model.networks import build_models
@@ -103,8 +101,8 @@ def test_reconstruction_loss_is_sum_over_samples_mean_over_batch():
     max_value = float(magnitude.max())
     log_spec = (torch.log(magnitude / max_value).clamp_min(-10) / 5 + 1).unsqueeze(1)
     # a real batch equal to the (peak-normalised) reconstruction gives ~0: the magnitude the
-    # loss inverts is the log floor's (tiny's floor inverts to silence: e^-10 max_value less)
-    floored = magnitude.clamp_min(math.exp(-10) * max_value) - math.exp(-10) * max_value
+    # loss inverts is the features' inverse of the log-spectrogram (floor included)
+    floored = from_log_spec(log_spec[:, 0], max_value, preset.features.log_floor)
     rebuilt = peak_normalize(griffin_lim(floored, stft, n_iter=4), per="batch")
     assert reconstruction_loss(log_spec, rebuilt, stft, max_value, n_iter=4) < 1e-6
     shifted = rebuilt + 0.1

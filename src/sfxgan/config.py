@@ -94,7 +94,8 @@ class FeatureConfig:
         "constant",
         "what the log floor (e^-10 x max_value) inverts to: constant (the reference: that "
         "magnitude in every bin, so digital silence comes back as a noise floor) or silence "
-        "(the floor's magnitude subtracted, so it inverts to zero)",
+        "(a frame whose bins all lie at the floor inverts to zero; frames with sound keep the "
+        "floor's magnitude in their quiet bins)",
     )
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from sfxgan import __version__
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, EXPORT_FORMATS, FeatureConfig
 from sfxgan.data.audio import peak_normalize
-from sfxgan.dsp.features import STFT, from_log_spec
+from sfxgan.dsp.features import SILENCE_RANGE_DB, SILENCE_RANGE_NEPERS, STFT, from_log_spec
 from sfxgan.dsp.phase import _EPS as PHASE_EPS
 from sfxgan.dsp.phase import FAST_MOMENTUM
 from sfxgan.errors import SfxganError
@@ -63,8 +63,10 @@ _LOG_SPEC = "x = log(max(magnitude / max_value, e^-10)) / 5 + 1"
 MAGNITUDE_FORMULAS = {
     "constant": "magnitude = exp(5 * (x - 1)) * max_value, x the generator's output in [-1, 1]; "
     f"inverse of {_LOG_SPEC}",
-    "silence": "magnitude = max(exp(5 * (x - 1)) - e^-10, 0) * max_value, x the generator's "
-    f"output in [-1, 1]: the inverse of {_LOG_SPEC} with the floor inverting to zero",
+    "silence": "magnitude = max(exp(L) - e^-10 * g, 0) * max_value, L = 5 * (x - 1), x the "
+    "generator's output in [-1, 1], g = clip(1 - (max over the frame's bins of L + 10) / "
+    f"{SILENCE_RANGE_NEPERS:.6f}, 0, 1): the inverse of {_LOG_SPEC}, a frame whose bins all "
+    f"lie at the floor inverting to zero (within {SILENCE_RANGE_DB:g} dB of it, partly)",
 }
 
 

@@ -21,6 +21,11 @@ from sfxgan.config import FeatureConfig
 # [-1, 1], the range of the generator's tanh.
 LOG_FLOOR = -10.0
 LOG_SCALE = 5.0
+# log_floor "silence": a frame whose loudest bin is this far above the floor or more keeps the
+# floor's magnitude in its quiet bins; nearer, it is subtracted, in full at the floor (see
+# `from_log_spec`; 10 dB measured best of 7-17 dB on real drum hits, docs/phase.md).
+SILENCE_RANGE_DB = 10.0
+SILENCE_RANGE_NEPERS = SILENCE_RANGE_DB * math.log(10.0) / 20.0  # in nepers of magnitude
 # The inverse STFT divides by the windows' overlap-added squares, floored at this share of their
 # value where frames fully overlap (see STFT.envelope).
 ENVELOPE_FLOOR = 0.1
@@ -247,19 +252,31 @@ def to_log_spec(magnitude: torch.Tensor, max_value: float) -> torch.Tensor:
 def from_log_spec(
     log_spec: torch.Tensor, max_value: float, log_floor: str = "constant"
 ) -> torch.Tensor:
-    """Magnitude from normalised log-magnitude: exp(5 * (x - 1)) * max_value, the exact inverse
-    of `to_log_spec` above the floor.
+    """Magnitude from normalised log-magnitude (..., frames, bins): exp(5 * (x - 1)) * max_value,
+    the exact inverse of `to_log_spec` above the floor.
 
-    `log_floor` (FeatureConfig.log_floor): "constant" is the reference's inverse, which gives the
-    floor's magnitude e^-10 x max_value (-87 dB below max_value) in every bin at the floor, so
-    digital silence comes back as a noise floor over the whole band; "silence" subtracts that
-    magnitude (clamped at zero), so the floor inverts to zero. The subtraction changes a bin at
-    10x the floor by 0.9 dB and one at 100x by 0.09 dB; its gradient is the constant form's.
+    At the floor the true magnitude is unknown (anything from 0 to e^-10 x max_value, -87 dB
+    below max_value). `log_floor` (FeatureConfig.log_floor) says what it becomes:
+
+    - "constant", the reference's inverse: the floor's magnitude in every bin at the floor, so
+      a clip's digital silence comes back as a broadband floor (a kick's tail at -115 dB below
+      its loudest frame returned at -63 dB);
+    - "silence": a frame whose bins all lie at the floor is silence. The floor's magnitude is
+      subtracted in proportion to how near the frame's loudest bin is to the floor: all of it
+      when that bin is at the floor (the frame inverts to zero), none when it is SILENCE_RANGE_DB
+      or more above (a frame with sound keeps the constant inverse for its quiet bins). Measured
+      (docs/phase.md): subtracting the floor from every bin instead made spectral holes under
+      the demo's noise beds, and the judge's FD of real clips taken this way rose from 5.6 to
+      100; gated by the frame, it stays 5.6, while digital silence comes back as silence and
+      each class's floor within 3 dB on a drum and a game-effects library.
     """
-    magnitude = torch.exp(LOG_SCALE * (log_spec - 1.0)) * max_value
+    log_ratio = LOG_SCALE * (log_spec - 1.0)  # ln(S / max_value), at least LOG_FLOOR
+    magnitude = torch.exp(log_ratio)
     if log_floor == "silence":
-        magnitude = (magnitude - math.exp(LOG_FLOOR) * max_value).clamp_min(0.0)
-    return magnitude
+        above = log_ratio.amax(dim=-1, keepdim=True) - LOG_FLOOR  # the frame's loudest, nepers
+        gate = (1.0 - above / SILENCE_RANGE_NEPERS).clamp(0.0, 1.0)
+        magnitude = (magnitude - math.exp(LOG_FLOOR) * gate).clamp_min(0.0)
+    return magnitude * max_value
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
