@@ -1,31 +1,45 @@
-"""sfxgan's phase reconstruction beside librosa's on the same real clips: attack, decay, floor.
+"""The framing and the floor, measured on real clips, beside librosa: attack, decay, silence.
 
-    python scripts/phase_vs_librosa.py data/drums --preset tiny --per-class 10
-    python scripts/phase_vs_librosa.py data/drums --preset paper-16k --lead-in 0 190
+    python scripts/phase_vs_librosa.py data/drums --per-class 30
+    python scripts/phase_vs_librosa.py data/drums --preset paper-16k --lead-in 0 128 190
+    python scripts/phase_vs_librosa.py data/wesnoth --judge runs/wes/judge.pt --floors-only
 
-For the first --per-class clips of every class, each clip goes the way `sfxgan reconstruct`
-takes it (apps/reconstruct.py: the preset's log-spectrogram, its inverse with the preset's log
-floor, fast Griffin-Lim with 32 iterations), once per --lead-in (default: 0, the reference's
-framing, and the preset's own), and through librosa's fast Griffin-Lim on the same STFT sizes
-(`librosa.griffinlim`: the same iterations, momentum 0.99, zero initial phase, centred frames,
-on the clip's exact magnitude). Printed per class and overall: the RMS envelope's relative error
-over the first 16 ms (the attack) and over the rest (evaluate/envelope.py, one fitted gain per
-clip), and the median noise floor, rebuilt against original. librosa is a development tool
-here, not a dependency: `pip install librosa`.
+For the first --per-class clips of every class (all with --per-class 0), each clip takes the way
+`sfxgan reconstruct` takes it (apps/reconstruct.py: the preset's log-spectrogram, its inverse,
+fast Griffin-Lim with 32 iterations).
+
+Attacks: once per --lead-in (default: 0, the reference's framing, and the preset's own), and
+through librosa's fast Griffin-Lim with the same STFT sizes (`librosa.griffinlim`: the same
+iterations, momentum 0.99, zero initial phase, centred frames, on the clip's exact magnitude).
+Printed per class and overall: the RMS envelope's relative error over the first 16 ms (the
+attack) and over the rest (evaluate/envelope.py, one fitted gain per clip).
+
+Floors: once per inverse of the log floor: "constant" (the reference's), "every bin" (the
+floor's magnitude subtracted from every bin: an alternative measured and not shipped) and
+"silence" (sfxgan's: subtracted in frames whose bins all lie near the floor). Printed per class:
+the median noise floor of the rebuilt clips minus that of the originals (dB), the same for the
+clips that end in digital silence, and with --judge (a judge.pt trained on this data, e.g. a
+run's) the Frechet distance of the rebuilt clips to the originals in the judge's embedding.
+
+librosa is a development tool here, not a dependency: `pip install librosa`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
 
 import numpy as np
 import torch
 
-from sfxgan.apps.reconstruct import rebuild, round_trip_figures
+from sfxgan.apps.reconstruct import round_trip_figures
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PRESETS, get_preset
 from sfxgan.data.dataset import load_dataset
-from sfxgan.dsp.phase import FAST_MOMENTUM
+from sfxgan.dsp.features import LOG_FLOOR, LOG_SCALE, STFT, from_log_spec
+from sfxgan.dsp.phase import FAST_MOMENTUM, audio_from_log_spec, reconstruct
+from sfxgan.evaluate.envelope import ends_in_silence, noise_floors
 
 
 def librosa_rebuild(audio: np.ndarray, features) -> np.ndarray:
@@ -56,65 +70,128 @@ def librosa_rebuild(audio: np.ndarray, features) -> np.ndarray:
     return np.stack(out)
 
 
+def every_bin_inverse(log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
+    """The floor's magnitude subtracted from every bin (clamped at zero)."""
+    magnitude = torch.exp(LOG_SCALE * (log_spec - 1.0)) - math.exp(LOG_FLOOR)
+    return magnitude.clamp_min(0.0) * max_value
+
+
+def batched(function, tensor: torch.Tensor, size: int = 64) -> np.ndarray:
+    with torch.inference_mode():
+        return torch.cat(
+            [function(tensor[i : i + size]) for i in range(0, len(tensor), size)]
+        ).numpy()
+
+
+def print_table(title: str, classes: list[str], rows: dict[str, list[float]], fmt: str) -> None:
+    print(f"\n{title}\n{'':<28}" + "".join(f"{name:>12}" for name in [*classes, "all"]))
+    for name, cells in rows.items():
+        print(f"{name:<28}" + "".join(f"{v:>12{fmt}}" for v in cells))
+
+
+def attacks(args, preset, dataset, index, labels, original) -> None:
+    import librosa
+
+    rate, classes = preset.features.sample_rate, dataset.classes
+    lead_ins = args.lead_in or sorted({0, preset.features.lead_in})
+    figures = {}
+    for lead_in in lead_ins:
+        features = dataclasses.replace(preset.features, lead_in=lead_in)
+        stft = STFT(features)
+        log_spec = stft.log_spec(torch.from_numpy(original), dataset.max_value)
+        audio = batched(lambda x, s=stft: audio_from_log_spec(x, s, dataset.max_value), log_spec)
+        figures[f"sfxgan, lead-in {lead_in}"] = round_trip_figures(original, audio, rate)
+    figures[f"librosa {librosa.__version__}, centred"] = round_trip_figures(
+        original, librosa_rebuild(original, preset.features), rate
+    )
+    for key, title in (("attack_error", "attack error (first 16 ms)"), ("rest_error", "after")):
+        rows = {
+            name: [float(np.mean(f[key][labels == k])) for k in range(len(classes))]
+            + [float(np.mean(f[key]))]
+            for name, f in figures.items()
+        }
+        print_table(f"{title}: relative error of the RMS envelope", classes, rows, ".3f")
+
+
+def floors(args, preset, dataset, index, labels, original) -> None:
+    rate, classes, max_value = preset.features.sample_rate, dataset.classes, dataset.max_value
+    stft = STFT(preset.features)
+    log_spec = stft.log_spec(torch.from_numpy(original), max_value)
+    inverses = {
+        "constant (the reference)": lambda x: from_log_spec(x, max_value, "constant"),
+        "every bin": lambda x: every_bin_inverse(x, max_value),
+        "silence (sfxgan)": lambda x: from_log_spec(x, max_value, "silence"),
+    }
+    judge = real = None
+    if args.judge:
+        from sfxgan.evaluate.evaluation import distribution_figures
+        from sfxgan.evaluate.judge import Judge
+
+        judge = Judge.load(args.judge)
+        real = judge.outputs(original).embeddings
+    floor_original = noise_floors(original, rate)
+    silent = ends_in_silence(original, rate)
+    print(f"\n{int(silent.sum())} of {len(original)} clips end in digital silence")
+    by_class, by_silent, fd = {}, {}, {}
+    for name, inverse in inverses.items():
+        magnitude = batched(inverse, log_spec)
+        audio = batched(
+            lambda m: reconstruct(m, stft, DEFAULT_PHASE, DEFAULT_PHASE_ITERS),
+            torch.from_numpy(magnitude),
+        )
+        floor = noise_floors(audio, rate)
+        by_class[name] = [
+            float(np.median(floor[labels == k]) - np.median(floor_original[labels == k]))
+            for k in range(len(classes))
+        ] + [float(np.median(floor) - np.median(floor_original))]
+        by_silent[name] = [
+            float(np.median(floor[m] - floor_original[m])) if m.any() else math.nan
+            for m in [silent & (labels == k) for k in range(len(classes))] + [silent]
+        ]
+        if judge is not None:
+            rebuilt = judge.outputs(audio).embeddings
+            fd[name] = distribution_figures(real, rebuilt, real_labels=labels)["fd"]
+    print_table("median noise floor, rebuilt - original (dB)", classes, by_class, ".1f")
+    print_table("the same, clips ending in digital silence", classes, by_silent, ".1f")
+    if fd:
+        print("\nFD of the rebuilt clips to the originals (the judge's embedding):")
+        for name, value in fd.items():
+            print(f"  {name:<28}{value:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", help="class folders of real clips (one-shots)")
     parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-    parser.add_argument("--per-class", type=int, default=10)
+    parser.add_argument("--per-class", type=int, default=30, help="clips per class, 0: all")
     parser.add_argument("--lead-in", type=int, nargs="+", help="lead-ins to try (samples)")
+    parser.add_argument("--judge", help="a judge.pt trained on this data: adds the FD")
+    parser.add_argument("--floors-only", action="store_true", help="skip the attacks (librosa)")
     args = parser.parse_args(argv)
-    try:
-        import librosa
-    except ImportError:
-        sys.exit("phase_vs_librosa: needs librosa (pip install librosa)")
+    if not args.floors_only:
+        try:
+            import librosa  # noqa: F401
+        except ImportError:
+            sys.exit("phase_vs_librosa: the attacks need librosa (pip install librosa)")
 
     preset = get_preset(args.preset)
-    lead_ins = args.lead_in or sorted({0, preset.features.lead_in})
     torch.set_num_threads(1)
     dataset = load_dataset(args.data, preset.features, log=None, progress=False)
+    take = args.per_class or len(dataset.labels)
     index = np.concatenate(
-        [np.flatnonzero(dataset.labels == k)[: args.per_class] for k in range(len(dataset.classes))]
+        [np.flatnonzero(dataset.labels == k)[:take] for k in range(len(dataset.classes))]
     )
     labels = np.asarray(dataset.labels)[index]
     original = np.asarray(dataset.audio[index], dtype=np.float32)
-    rate = preset.features.sample_rate
-
-    rows: dict[str, dict[str, np.ndarray]] = {}
-    for lead_in in lead_ins:
-        features = preset.with_settings({"lead_in": lead_in}).features
-        log_spec = torch.from_numpy(np.asarray(dataset.log_spec[index], dtype=np.float32))
-        if lead_in != preset.features.lead_in:  # the cache holds the preset's framing
-            from sfxgan.dsp.features import STFT
-
-            log_spec = STFT(features).log_spec(torch.from_numpy(original), dataset.max_value)
-        _, audio = rebuild(log_spec, features, dataset.max_value, DEFAULT_PHASE)
-        rows[f"sfxgan, lead-in {lead_in}"] = round_trip_figures(original, audio.numpy(), rate)
-    rows[f"librosa {librosa.__version__}, centred"] = round_trip_figures(
-        original, librosa_rebuild(original, preset.features), rate
-    )
-
+    features = preset.features
     print(
-        f"{len(index)} clips of {args.data} ({args.per_class} per class), preset {args.preset} "
-        f"(n_fft {preset.features.n_fft}, hop {preset.features.hop_length}, win "
-        f"{preset.features.win_length}, log floor {preset.features.log_floor}), "
+        f"{len(index)} clips of {args.data}, preset {args.preset} (n_fft {features.n_fft}, hop "
+        f"{features.hop_length}, win {features.win_length}, {features.clip_samples} samples), "
         f"fast Griffin-Lim {DEFAULT_PHASE_ITERS} iterations"
     )
-    header = f"{'':<28}" + "".join(f"{name:>14}" for name in [*dataset.classes, "all"])
-    for key, title in (
-        ("attack_error", "attack error (first 16 ms)"),
-        ("rest_error", "envelope error after 16 ms"),
-        ("floor_db", "floor dB (median)"),
-    ):
-        print(f"\n{title}\n{header}")
-        for name, figures in rows.items():
-            values = figures[key]
-            pick = np.median if key == "floor_db" else np.mean
-            cells = [pick(values[labels == k]) for k in range(len(dataset.classes))]
-            print(f"{name:<28}" + "".join(f"{v:>14.3f}" for v in [*cells, pick(values)]))
-        if key == "floor_db":
-            values = rows[next(iter(rows))]["floor_db_original"]
-            cells = [np.median(values[labels == k]) for k in range(len(dataset.classes))]
-            print(f"{'original':<28}" + "".join(f"{v:>14.3f}" for v in [*cells, np.median(values)]))
+    if not args.floors_only:
+        attacks(args, preset, dataset, index, labels, original)
+    floors(args, preset, dataset, index, labels, original)
     return 0
 
 

@@ -339,8 +339,8 @@ def test_memorisation_flags_copies_of_training_clips():
     assert isinstance(result, Memorisation)
     assert result.share == 1.0 and result.flagged.all()
     assert np.array_equal(result.nearest, picked)
-    assert np.all(result.distances < 1e-5) and result.threshold > 1e-3
-    assert result.quantile == 0.1
+    assert np.all(result.distances < 1e-5) and np.all(result.ratios < 1e-4)
+    assert result.threshold > 0.05 and result.quantile == 0.1
 
 
 def test_memorisation_of_a_fresh_draw_is_about_the_quantile():
@@ -348,11 +348,17 @@ def test_memorisation_of_a_fresh_draw_is_about_the_quantile():
     real = rng.normal(size=(400, 4))
     fresh = rng.normal(size=(400, 4))
     result = memorisation(fresh, real, quantile=0.1)
-    assert 0.0 < result.share < 0.25
-    # The threshold is the 10 % quantile of the real leave-one-out distances.
-    loo, _ = nearest_neighbours(real, real, exclude_self=True)
+    assert 0.05 < result.share < 0.15
+    # The threshold is the 10 % quantile of the real clips' leave-one-out ratios of the nearest
+    # distance to the median distance, computed here from the full distance matrix.
+    d = np.linalg.norm(real[:, None] - real[None], axis=-1)
+    np.fill_diagonal(d, np.nan)
+    loo = np.nanmin(d, axis=1) / np.nanmedian(d, axis=1)
     assert result.threshold == pytest.approx(np.quantile(loo, 0.1))
-    assert np.array_equal(result.flagged, result.distances < result.threshold)
+    to_real = np.linalg.norm(fresh[:, None] - real[None], axis=-1)
+    ratios = to_real.min(axis=1) / np.median(to_real, axis=1)
+    assert np.allclose(result.ratios, ratios)
+    assert np.array_equal(result.flagged, result.ratios < result.threshold)
 
 
 def test_memorisation_flags_exact_copies_even_with_duplicates_in_real():
@@ -367,11 +373,12 @@ def test_memorisation_flags_exact_copies_even_with_duplicates_in_real():
 
 
 def test_memorisation_threshold_is_strict():
-    # Leave-one-out distances of 0, 1, 3, 7 are 1, 1, 2, 4: the 0-quantile threshold is 1, and a
-    # clip at distance exactly 1 from its nearest real clip is as close as real clips get, not
-    # closer, so it is not flagged; one at 0.5 is.
+    # Real points 0, 1, 3, 7: leave-one-out nearest / median distances 1/3, 1/2, 2/3, 4/6, so
+    # the 0-quantile threshold is 1/3. A point at 1.5 has distances 1.5, 0.5, 1.5, 5.5 (ratio
+    # 0.5 / 1.5 = 1/3, as close as the real clips get relative to the rest, not closer: not
+    # flagged); one at 6.5 has 6.5, 5.5, 3.5, 0.5 (ratio 0.5 / 4.5: flagged).
     real = np.array([[0.0], [1.0], [3.0], [7.0]])
-    result = memorisation(np.array([[2.0], [6.5]]), real, quantile=0.0)
-    assert result.threshold == 1.0
-    assert np.allclose(result.distances, [1.0, 0.5]) and list(result.flagged) == [False, True]
-    assert result.share == 0.5
+    result = memorisation(np.array([[1.5], [6.5]]), real, quantile=0.0)
+    assert result.threshold == pytest.approx(1 / 3)
+    assert np.allclose(result.ratios, [1 / 3, 0.5 / 4.5])
+    assert list(result.flagged) == [False, True] and result.share == 0.5
