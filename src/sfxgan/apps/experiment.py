@@ -50,6 +50,8 @@ COMPARED = [
     ("ndb_k", "NDB/K", "lower"),
     ("diversity", "diversity", "near 1"),
     ("memorisation", "near copies", "lower"),
+    ("attack_ms", "attack ms", "near real"),
+    ("floor_db", "floor dB", "near real"),
     ("phase_sc", "phase SC", "lower"),
 ]
 
@@ -61,6 +63,10 @@ REFERENCES = [
     ("NDB/K between real halves", "ndb_k_real"),
     ("near copies among real clips", "memorisation_real"),
     ("phase SC of real clips", "phase_sc_real"),
+    ("attack of real clips (ms)", "attack_ms_real"),
+    ("attack of real clips via the phase path (ms)", "attack_ms_resynth"),
+    ("floor of real clips (dB)", "floor_db_real"),
+    ("floor of real clips via the phase path (dB)", "floor_db_resynth"),
 ]
 
 
@@ -271,7 +277,7 @@ def _cell(stats: dict | None, key: str) -> str:
     if stats is None:
         return "n/a"
     scale, unit = (100, " %") if key in ("class_fit", "memorisation") else (1, "")
-    digits = 3 if key == "kid" else 2
+    digits = 3 if key == "kid" else 1 if key in ("attack_ms", "floor_db") else 2
     return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}{unit}"
 
 
