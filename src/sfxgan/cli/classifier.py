@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--sample-rate", type=positive_int, default=16000)
     c.add_argument("--epochs", type=positive_int, default=40)
     c.add_argument("--seed", type=int, default=0)
-    add_crop_option(c, help="part of long clips to keep")
+    add_crop_option(c, help="part of long clips to keep (default: %(default)s)")
     add_quiet_option(c)
     c.set_defaults(handler=run_train)
 
