@@ -16,7 +16,8 @@ attack) and over the rest (evaluate/envelope.py, one fitted gain per clip).
 
 Floors: once per inverse of the log floor: "constant" (the reference's), "every bin" (the
 floor's magnitude subtracted from every bin: an alternative measured and not shipped) and
-"silence" (sfxgan's: subtracted in frames whose bins all lie near the floor). Printed per class:
+"silence" (sfxgan's: subtracted in frames whose bins all lie near the floor; other gate widths
+with --silence-range-db). Printed per class:
 the median noise floor of the rebuilt clips minus that of the originals (dB), the same for the
 clips that end in digital silence, and with --judge (a judge.pt trained on this data, e.g. a
 run's) the Frechet distance of the rebuilt clips to the originals in the judge's embedding.
@@ -37,7 +38,7 @@ import torch
 from sfxgan.apps.reconstruct import round_trip_figures
 from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PRESETS, get_preset
 from sfxgan.data.dataset import load_dataset
-from sfxgan.dsp.features import LOG_FLOOR, LOG_SCALE, STFT, from_log_spec
+from sfxgan.dsp.features import LOG_FLOOR, LOG_SCALE, SILENCE_RANGE_DB, STFT, from_log_spec
 from sfxgan.dsp.phase import FAST_MOMENTUM, audio_from_log_spec, reconstruct
 from sfxgan.evaluate.envelope import ends_in_silence, noise_floors
 
@@ -74,6 +75,15 @@ def every_bin_inverse(log_spec: torch.Tensor, max_value: float) -> torch.Tensor:
     """The floor's magnitude subtracted from every bin (clamped at zero)."""
     magnitude = torch.exp(LOG_SCALE * (log_spec - 1.0)) - math.exp(LOG_FLOOR)
     return magnitude.clamp_min(0.0) * max_value
+
+
+def gated_inverse(log_spec: torch.Tensor, max_value: float, range_db: float) -> torch.Tensor:
+    """`from_log_spec(..., "silence")` with another gate width: the floor subtracted in full
+    in a frame whose loudest bin is at the floor, not at all `range_db` above it."""
+    log_ratio = LOG_SCALE * (log_spec - 1.0)
+    above = log_ratio.amax(dim=-1, keepdim=True) - LOG_FLOOR
+    gate = (1.0 - above / (range_db * math.log(10.0) / 20.0)).clamp(0.0, 1.0)
+    return (torch.exp(log_ratio) - math.exp(LOG_FLOOR) * gate).clamp_min(0.0) * max_value
 
 
 def batched(function, tensor: torch.Tensor, size: int = 64) -> np.ndarray:
@@ -120,8 +130,12 @@ def floors(args, preset, dataset, index, labels, original) -> None:
     inverses = {
         "constant (the reference)": lambda x: from_log_spec(x, max_value, "constant"),
         "every bin": lambda x: every_bin_inverse(x, max_value),
-        "silence (sfxgan)": lambda x: from_log_spec(x, max_value, "silence"),
+        f"silence (sfxgan, {SILENCE_RANGE_DB:g} dB)": lambda x: from_log_spec(
+            x, max_value, "silence"
+        ),
     }
+    for width in args.silence_range_db or []:
+        inverses[f"silence, {width:g} dB"] = lambda x, w=width: gated_inverse(x, max_value, w)
     judge = real = None
     if args.judge:
         from sfxgan.evaluate.evaluation import distribution_figures
@@ -167,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead-in", type=int, nargs="+", help="lead-ins to try (samples)")
     parser.add_argument("--judge", help="a judge.pt trained on this data: adds the FD")
     parser.add_argument("--floors-only", action="store_true", help="skip the attacks (librosa)")
+    parser.add_argument(
+        "--silence-range-db",
+        type=float,
+        nargs="+",
+        help="other gate widths of the silent floor to measure (dB; sfxgan's is 10)",
+    )
     args = parser.parse_args(argv)
     if not args.floors_only:
         try:

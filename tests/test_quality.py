@@ -36,13 +36,20 @@ PER_CLASS = 20  # generated clips per class, as `make demo`
 # The bounds (docs/results.md gives each seed's figure beside them):
 CLASS_FIT_AT_LEAST = 0.6  # overall; chance is 0.2
 CLASS_FIT_EACH_AT_LEAST = 0.3  # every class
-NEAR_COPIES_ABOVE_REAL = 0.05  # overall share of near copies, over the real clips' own share
-NEAR_COPIES_CLASS_ABOVE_REAL = 0.15  # each class (20 clips: one clip is 0.05)
+FD_AT_MOST = 40.0  # overall, with the run's judge (real halves about 0.7, real via GL 0.9)
+# Near copies: a copying generator has most of a class flagged (copies with noise, shifted or
+# at another gain: all of them, tests/test_listener.py); a generator drawn towards one training
+# clip has a few of a class's 20 clips flagged (seen: 4 birds near one real chirp)
+NEAR_COPIES_ABOVE_REAL = 0.05  # overall share, over the real clips' own share
+NEAR_COPIES_CLASS_ABOVE_REAL = 0.25  # each class's share, over its real clips' (20 clips)
 PHASE_SC_BELOW = 0.5
 # one-shots: the classes whose clips are hits (a step, a shot) rather than textures
 ONE_SHOTS = ("footsteps", "gunshots")
-ATTACK_MS_AT_MOST = 60.0  # their median attack
-FLOOR_ABOVE_REAL_AT_MOST_DB = 15.0  # every class's median floor over the real clips'
+ATTACK_MS_AT_MOST = 60.0  # their median attack (real: 6 and 2 ms; a fade-in over 0.1 s: 80)
+# the median noise floor over the real clips': each class (a hit whose tail does not decay is
+# 30 dB or more above), and the mean over the classes (the issue's drum library: 18 dB)
+FLOOR_ABOVE_REAL_AT_MOST_DB = 25.0
+FLOOR_ABOVE_REAL_MEAN_AT_MOST_DB = 12.0
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +111,7 @@ def test_tiny_learns_every_demo_class_without_copying_and_with_its_envelope(
             )
             for name, row in per_class.items()
         ],
+        ("FD", overall["fd"], FD_AT_MOST, "<="),
         ("FD over real via GL", overall["fd"], overall["fd_resynth"], ">="),
         ("real via GL over real halves", overall["fd_resynth"], overall["fd_real"], ">="),
         ("phase SC", overall["phase_sc"], PHASE_SC_BELOW, "<="),
@@ -120,6 +128,12 @@ def test_tiny_learns_every_demo_class_without_copying_and_with_its_envelope(
             )
             for name, row in per_class.items()
         ],
+        (
+            "floor dB over real, mean over classes",
+            sum(r["floor_db"] - r["floor_db_real"] for r in per_class.values()) / len(per_class),
+            FLOOR_ABOVE_REAL_MEAN_AT_MOST_DB,
+            "<=",
+        ),
     ]
     report = f"seed {seed}: spectra {spectra}\n{_margins(checks)}"
     print(report)

@@ -23,7 +23,8 @@ LOG_FLOOR = -10.0
 LOG_SCALE = 5.0
 # log_floor "silence": a frame whose loudest bin is this far above the floor or more keeps the
 # floor's magnitude in its quiet bins; nearer, it is subtracted, in full at the floor (see
-# `from_log_spec`; 10 dB measured best of 7-17 dB on real drum hits, docs/phase.md).
+# `from_log_spec`; on real drum hits 6.5-13 dB kept every class's floor within 3 dB, 4 and 17
+# dB did not: docs/phase.md).
 SILENCE_RANGE_DB = 10.0
 SILENCE_RANGE_NEPERS = SILENCE_RANGE_DB * math.log(10.0) / 20.0  # in nepers of magnitude
 # The inverse STFT divides by the windows' overlap-added squares, floored at this share of their
