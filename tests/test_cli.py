@@ -47,7 +47,12 @@ def test_reconstruct_writes_sounds_pictures_and_the_spectral_convergence(demo_di
         audio, rate = sf.read(wavs[0])
         assert rate == 16000 and audio.shape == (8192,)  # the tiny preset's 0.512 s
         assert 0.01 < abs(audio).max() <= 1.0
-    assert "spectral convergence" in result.stdout
+    # one row per class with its figures, as summary.json holds them
+    assert "(lead-in 190 samples, log floor silence)" in result.stdout
+    for name in DEMO_CLASSES:
+        row = next(line for line in result.stdout.splitlines() if line.split()[:1] == [name])
+        assert f"{summary['attack_error'][name]:.3f}" in row
+        assert f"{summary['floor_db'][name]:.1f}" in row
     assert "5 classes" in result.stderr or "kept 30 clips" in result.stderr  # the scan report
 
 
