@@ -153,7 +153,7 @@ def test_on_the_demo_data_copies_are_flagged_in_every_class_and_fresh_clips_are_
     quieter) are flagged in every class, rain included; fresh clips of the same classes (the
     demo's synthesiser, another seed) at about the real clips' own rate. Measured on this data:
     every copy of every kind flagged (50 of 50 per kind); fresh clips 0-15 % per class
-    against 5-10 % for the real clips themselves. Features need no trained judge: the log-mel
+    against 0-8 % for the real clips themselves. Features need no trained judge: the log-mel
     front end has no weights."""
     write_demo_dataset(tmp_path / "real", per_class=40, seed=0)
     write_demo_dataset(tmp_path / "fresh", per_class=40, seed=1)

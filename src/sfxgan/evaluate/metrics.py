@@ -513,6 +513,7 @@ class Memorisation:
     nearest: np.ndarray  # (n_generated,) index of that real clip
     ratios: np.ndarray  # (n_generated,) that distance over the clip's median distance to all
     flagged: np.ndarray  # (n_generated,) bool, True for near copies
+    reach: float = math.inf  # a near copy is also nearer its real clip than this (see below)
 
 
 def memorisation(generated: np.ndarray, real: np.ndarray, quantile: float = 0.05) -> Memorisation:
@@ -534,21 +535,25 @@ def memorisation(generated: np.ndarray, real: np.ndarray, quantile: float = 0.05
     (80 % of generated demo rain) without anything being copied. Such a clip's ratio stays
     near the real clips' (its nearest real clip is hardly nearer than the median one); a copy,
     even with noise, a few milliseconds' shift or another gain, has one real clip far nearer
-    than the rest. Exact copies are always flagged, even when duplicates in the real set make
-    the threshold 0.
+    than the rest. And a near copy must be near in absolute terms too: nearer its real clip
+    than the median real clip is to its own nearest neighbour (`reach`), so that a clip far
+    from every real clip (white noise: 20 % of it was flagged by the ratio alone, when one
+    real clip of a class happened to lie in its direction) is no copy. Exact copies are always
+    flagged, even when duplicates in the real set make the threshold 0.
     """
     generated = _features(generated, "generated")
     real = _features(real, "real", min_rows=3)
     _same_width(generated, real, "generated and real")
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must lie in [0, 1], got {quantile}")
-    _, _, real_ratios = relative_nearest(real, real, exclude_self=True)
+    real_nn, _, real_ratios = relative_nearest(real, real, exclude_self=True)
     threshold = float(np.quantile(real_ratios, quantile))
+    reach = float(np.median(real_nn))
     distances, nearest, ratios = relative_nearest(generated, real)
     # Strict '<' so that the real clips at the threshold itself do not count; a distance that is
     # 0 up to rounding relative to the data's spread is a copy whatever the threshold is.
     scale = math.sqrt(float(np.mean(np.sum((real - real.mean(axis=0)) ** 2, axis=1))))
-    flagged = (ratios < threshold) | (distances <= 1e-9 * scale)
+    flagged = ((ratios < threshold) & (distances < reach)) | (distances <= 1e-9 * scale)
     return Memorisation(
         share=float(flagged.mean()),
         threshold=threshold,
@@ -557,6 +562,7 @@ def memorisation(generated: np.ndarray, real: np.ndarray, quantile: float = 0.05
         nearest=nearest,
         ratios=ratios,
         flagged=flagged,
+        reach=reach,
     )
 
 
@@ -575,7 +581,11 @@ def memorisation_floor(real: np.ndarray, quantile: float = 0.05) -> float:
     for i in range(n):
         others = np.delete(np.delete(d, i, axis=0), i, axis=1)  # (n - 1, n - 1)
         np.fill_diagonal(others, np.nan)
-        ratios = np.nanmin(others, axis=1) / np.maximum(np.nanmedian(others, axis=1), 1e-300)
+        nearest = np.nanmin(others, axis=1)
+        ratios = nearest / np.maximum(np.nanmedian(others, axis=1), 1e-300)
         own = np.delete(d[i], i)
-        flagged += bool(own.min() / max(np.median(own), 1e-300) < np.quantile(ratios, quantile))
+        near = own.min() < np.median(nearest)
+        flagged += bool(
+            near and own.min() / max(np.median(own), 1e-300) < np.quantile(ratios, quantile)
+        )
     return flagged / n
