@@ -350,13 +350,15 @@ def plot_results(path: Path, results: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sfxgan.evaluate.report import FLOORS
+    from sfxgan.evaluate.report import FLOORS, SECOND_FLOORS
 
     weights = list(results)
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6))
+    fig, axes = plt.subplots(2, (len(COMPARED) + 1) // 2, figsize=(3.5 * len(COMPARED) / 2, 6))
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.1, top=0.92, wspace=0.3, hspace=0.45)
     x = np.arange(len(weights))
-    for ax, (key, header, better) in zip(axes.flat, COMPARED, strict=True):
+    for ax in axes.flat[len(COMPARED) :]:
+        ax.set_visible(False)
+    for ax, (key, header, better) in zip(axes.flat, COMPARED, strict=False):
         stats = [results[w].get(key) for w in weights]
         shown = [(i, s) for i, s in enumerate(stats) if s is not None]
         if shown:
@@ -371,8 +373,8 @@ def plot_results(path: Path, results: dict) -> Path:
             for i, s in shown:
                 ax.scatter([x[i]] * len(s["values"]), s["values"], s=10, color="grey", zorder=3)
         lines = [(FLOORS.get(key), "real data", "tab:green")]
-        if key == "fd":
-            lines.append(("fd_resynth", "real via Griffin-Lim", "tab:orange"))
+        if key in SECOND_FLOORS:
+            lines.append((SECOND_FLOORS[key], "real via Griffin-Lim", "tab:orange"))
         drawn = [v for _, s in shown for v in s["values"]]
         drawn += [s["mean"] + sign * s["std"] for _, s in shown for sign in (-1, 1)]
         for floor, label, colour in lines:
