@@ -25,20 +25,18 @@ a skipped file). It is a benchmark, not a test input: the tests never need it.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import json
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from debian_package import parse_arguments, unpacked
 
 PACKAGE = "hydrogen-drumkits"
 KITS = "usr/share/hydrogen/data/drumkits"
@@ -147,23 +145,6 @@ def audio_problem(path: Path) -> str | None:
     return None
 
 
-def fetch_deb(folder: Path) -> Path:
-    """`apt-get download` the package into `folder` (no root needed for the download itself)."""
-    try:
-        subprocess.run(
-            ["apt-get", "download", PACKAGE], cwd=folder, check=True, capture_output=True
-        )
-    except FileNotFoundError:
-        sys.exit(f"real_drums: apt-get not found; download {PACKAGE}'s .deb and pass --deb FILE")
-    except subprocess.CalledProcessError as exc:
-        reason = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-        sys.exit(
-            f"real_drums: apt-get download {PACKAGE} failed ({reason[0]}); run "
-            "'apt-get update' first, or pass a downloaded .deb with --deb FILE"
-        )
-    return next(folder.glob(f"{PACKAGE}_*.deb"))
-
-
 def decide(path: Path, named: dict[str | None, list[str]] | None) -> tuple[str | None, str]:
     """A file's class, or None and why it is left out; `named`: class -> instrument names."""
     if path.suffix.lower() not in AUDIO:
@@ -230,23 +211,12 @@ def arrange(kits_dir: Path, out: Path) -> tuple[dict, dict, list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
-    parser.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (no apt-get)")
-    args = parser.parse_args(argv)
-    if args.out.exists() and any(args.out.iterdir()):
-        sys.exit(f"real_drums: '{args.out}' is not empty; give a new folder")
+    out, deb = parse_arguments("real_drums", PACKAGE, __doc__, argv)
 
-    with tempfile.TemporaryDirectory(prefix="real_drums_") as tmp:
-        tmp = Path(tmp)
-        deb = args.deb or fetch_deb(tmp)
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], check=True)
-        version = subprocess.run(
-            ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        kits_dir = tmp / "x" / KITS
-        counts, per_kit, left_out = arrange(kits_dir, args.out)
-        kit_licenses = licenses(tmp / "x" / COPYRIGHT, sorted(per_kit))
+    with unpacked("real_drums", PACKAGE, deb) as (root, version):
+        kits_dir = root / KITS
+        counts, per_kit, left_out = arrange(kits_dir, out)
+        kit_licenses = licenses(root / COPYRIGHT, sorted(per_kit))
 
     used = sorted({kit_licenses[kit] for kit, n in per_kit.items() if sum(n.values())})
     record = {
@@ -266,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         "per_kit": per_kit,
         "left_out": left_out,
     }
-    (args.out / ".real_drums.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / ".real_drums.json").write_text(json.dumps(record, indent=2) + "\n")
     total = sum(counts.values())
-    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {args.out}")
+    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {out}")
     for name, n in counts.items():
         print(f"  {name:10s} {n:3d}")
     print(f"  left out: {len(left_out)} files (listed with the reason in .real_drums.json)")

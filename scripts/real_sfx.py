@@ -16,14 +16,12 @@ benchmark, not a test input: the tests never need it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
+
+from debian_package import parse_arguments, unpacked
 
 PACKAGE = "wesnoth-1.16-data"
 SOUNDS = "usr/share/games/wesnoth/1.16/data/core/sounds"
@@ -66,39 +64,11 @@ def family(stem: str) -> str | None:
     return None
 
 
-def fetch_deb(folder: Path) -> Path:
-    """`apt-get download` the package into `folder` (no root needed for the download itself)."""
-    try:
-        subprocess.run(
-            ["apt-get", "download", PACKAGE], cwd=folder, check=True, capture_output=True
-        )
-    except FileNotFoundError:
-        sys.exit(f"real_sfx: apt-get not found; download {PACKAGE}'s .deb and pass --deb FILE")
-    except subprocess.CalledProcessError as exc:
-        reason = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-        sys.exit(
-            f"real_sfx: apt-get download {PACKAGE} failed ({reason[0]}); run "
-            "'apt-get update' first, or pass a downloaded .deb with --deb FILE"
-        )
-    return next(folder.glob(f"{PACKAGE}_*.deb"))
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, help="folder to write (one sub-folder per class)")
-    parser.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (no apt-get)")
-    args = parser.parse_args(argv)
-    if args.out.exists() and any(args.out.iterdir()):
-        sys.exit(f"real_sfx: '{args.out}' is not empty; give a new folder")
+    out, deb = parse_arguments("real_sfx", PACKAGE, __doc__, argv)
 
-    with tempfile.TemporaryDirectory(prefix="real_sfx_") as tmp:
-        tmp = Path(tmp)
-        deb = args.deb or fetch_deb(tmp)
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], check=True)
-        version = subprocess.run(
-            ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        sounds = tmp / "x" / SOUNDS
+    with unpacked("real_sfx", PACKAGE, deb) as (root, version):
+        sounds = root / SOUNDS
         counts: dict[str, int] = {name: 0 for name in FAMILIES}
         left_out = []
         for path in sorted(p for p in sounds.rglob("*") if p.is_file()):
@@ -106,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             if name is None:
                 left_out.append(str(path.relative_to(sounds)))
                 continue
-            target = args.out / name / path.name
+            target = out / name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
             counts[name] += 1
@@ -120,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         "counts": counts,
         "left_out": left_out,
     }
-    (args.out / ".real_sfx.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / ".real_sfx.json").write_text(json.dumps(record, indent=2) + "\n")
     total = sum(counts.values())
-    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {args.out}")
+    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {out}")
     for name, n in counts.items():
         print(f"  {name:10s} {n:3d}")
     print(f"  left out: {len(left_out)} files of no family (listed in .real_sfx.json)")

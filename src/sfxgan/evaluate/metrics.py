@@ -433,6 +433,22 @@ def mean_pairwise_distance(x: np.ndarray) -> float:
     return total / (n * (n - 1) / 2)
 
 
+def _query_and_reference(
+    query: np.ndarray, reference: np.ndarray, exclude_self: bool, min_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets checked as features of one width; the reference needs `min_rows` rows (one
+    more with `exclude_self`, where the query must be the reference itself)."""
+    query = _features(query, "query")
+    reference = _features(reference, "reference", min_rows=min_rows + exclude_self)
+    _same_width(query, reference, "query and reference")
+    if exclude_self and query.shape != reference.shape:
+        raise ValueError(
+            "exclude_self needs query to be the reference set itself, got shapes "
+            f"{query.shape} and {reference.shape}"
+        )
+    return query, reference
+
+
 def nearest_neighbours(
     query: np.ndarray, reference: np.ndarray, exclude_self: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -442,14 +458,7 @@ def nearest_neighbours(
     With `exclude_self`, `query` must be `reference` itself and row i may not match itself:
     leave-one-out nearest neighbours within one set.
     """
-    query = _features(query, "query")
-    reference = _features(reference, "reference", min_rows=2 if exclude_self else 1)
-    _same_width(query, reference, "query and reference")
-    if exclude_self and query.shape != reference.shape:
-        raise ValueError(
-            "exclude_self needs query to be the reference set itself, got shapes "
-            f"{query.shape} and {reference.shape}"
-        )
+    query, reference = _query_and_reference(query, reference, exclude_self, min_rows=1)
     n, m = len(query), len(reference)
     center = reference.mean(axis=0)
     indices = np.empty(n, dtype=np.intp)
@@ -478,14 +487,7 @@ def relative_nearest(
     With `exclude_self`, `query` must be `reference` itself and row i is measured against the
     others (leave-one-out).
     """
-    query = _features(query, "query")
-    reference = _features(reference, "reference", min_rows=3 if exclude_self else 2)
-    _same_width(query, reference, "query and reference")
-    if exclude_self and query.shape != reference.shape:
-        raise ValueError(
-            "exclude_self needs query to be the reference set itself, got shapes "
-            f"{query.shape} and {reference.shape}"
-        )
+    query, reference = _query_and_reference(query, reference, exclude_self, min_rows=2)
     n, m = len(query), len(reference)
     center = reference.mean(axis=0)
     indices, medians = np.empty(n, dtype=np.intp), np.empty(n)
