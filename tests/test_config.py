@@ -38,7 +38,8 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*.toml"))
 # Every preset as the Python code defined it before the presets became files (commit 4b81855),
 # every field written out: a changed default in config.py must not change a preset unnoticed.
 # Changed on purpose since: every preset's framing and log floor (lead_in, log_floor: a lead-in
-# of win - hop and a floor that inverts to silence, docs/phase.md).
+# of win - hop and a floor that inverts to silence, docs/phase.md); added since: patience and
+# time_budget, off in every preset (docs/training.md).
 # PAPER_TRAIN: the paper's training settings, which both paper presets use.
 PAPER_TRAIN = {
     "steps": 100000,
@@ -64,6 +65,8 @@ PAPER_TRAIN = {
     "log_every": 1,
     "preview_every": 2000,
     "eval_every": 2000,
+    "patience": 0,
+    "time_budget": 0.0,
     "checkpoint_every": 2000,
     "keep_checkpoints": 3,
     "standing_stats": 0,
@@ -174,6 +177,8 @@ BEFORE_FILES = {
             "log_every": 1,
             "preview_every": 200,
             "eval_every": 100,
+            "patience": 0,
+            "time_budget": 0.0,
             "checkpoint_every": 200,
             "keep_checkpoints": 3,
             "standing_stats": 16,

@@ -254,6 +254,17 @@ class TrainConfig:
         "steps between quality checks of the generator (class fit, FD, diversity by a judge "
         "trained once on the training clips) in quality.csv and previews/quality.png; 0: none",
     )
+    patience: int = _setting(
+        0,
+        "stop when this many quality checks in a row have not beaten the best one (FD lower "
+        "by 2 percent at about the same class fit, or class fit 5 points higher); --steps "
+        "stays the ceiling; needs eval_every; 0: train to --steps",
+    )
+    time_budget: float = _setting(
+        0.0,
+        "seconds of training (quality checks included) after which the run stops, saving "
+        "its checkpoint, e.g. 1800 for 30 minutes; 0: none",
+    )
     checkpoint_every: int = _setting(2_000, "steps between checkpoints")
     keep_checkpoints: int = _setting(3, "how many step checkpoints to keep besides 'latest'")
     standing_stats: int = _setting(
@@ -295,6 +306,13 @@ class TrainConfig:
             (self.gp_every >= 1, "gp_every must be at least 1"),
             (self.recon_every >= 1, "recon_every must be at least 1"),
             (self.eval_every >= 0, "eval_every must be 0 (off) or more"),
+            (self.patience >= 0, "patience must be 0 (off) or more"),
+            (self.time_budget >= 0, "time_budget must be 0 (none) or more seconds"),
+            (
+                self.patience == 0 or 0 < self.eval_every <= self.steps,
+                "patience counts quality checks, and this run has none: give --eval-every N "
+                "(at most --steps) with --patience, or drop --patience",
+            ),
             (0 <= self.augment_p <= 1, "augment_p must be in [0, 1]"),
             (
                 self.augment == "none" or set(self.augment.split(",")) <= set(AUGMENTATIONS),

@@ -54,6 +54,10 @@ JUDGE_FILE = "judge.pt"
 CHECKPOINTS = "checkpoints"
 PREVIEWS = "previews"
 LATEST = "latest.pt"
+BEST = "best.pt"  # the generator at the run's best quality check (evaluate.tracking.is_better)
+# --checkpoint of the commands that generate: auto (best when the run has one), best, latest, or
+# a file's path
+CHECKPOINT_CHOICES = ("auto", "best", "latest")
 FORMAT = "sfxgan-checkpoint"
 FORMAT_VERSION = 1
 _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
@@ -307,6 +311,50 @@ def find_checkpoint(path: str | Path) -> Path:
     if not path.exists():
         raise CheckpointError(CHECKPOINT_KIND.missing.format(path=path))
     return path
+
+
+def save_best(run: str | Path, state: dict, step: int, best: dict) -> Path:
+    """Write checkpoints/best.pt: the generator weights generation uses (not the critic or
+    the optimisers: a run resumes from latest.pt) and `best`, the quality check's figures and
+    the rule that chose it. Whole or not at all, like every checkpoint."""
+    folder = checkpoint_dir(run)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ("config", TRAINED_WEIGHTS, *INFERENCE_WEIGHTS.values())
+    kept = {k: state[k] for k in names if k in state}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": step, **kept}
+    payload["best"] = best
+    return save_torch_atomic(payload, folder / BEST)
+
+
+def generation_checkpoint(path: str | Path, which: str = "auto") -> tuple[Path, str]:
+    """The checkpoint that generation uses, and why: `which` is auto (the run's best.pt when
+    it has one, else its latest), best, latest, or a checkpoint file's path. `path` is a run
+    folder or a checkpoint file (which then is the one used, unless `which` names a file)."""
+    path = Path(path)
+    if which not in CHECKPOINT_CHOICES:
+        given = Path(which)
+        if not given.is_file():
+            raise CheckpointError(
+                f"--checkpoint '{which}' is neither a file nor one of "
+                f"{', '.join(CHECKPOINT_CHOICES)}; give a checkpoint file or one of those"
+            )
+        return given, "the file given"
+    if not path.is_dir():
+        if which == "best" and path.exists():
+            raise CheckpointError(
+                f"--checkpoint best needs a run folder, not the file '{path}'; give the run folder"
+            )
+        return path, "the file given"
+    best = checkpoint_dir(path) / BEST
+    if best.is_file() and which in ("auto", "best"):
+        return best, "the best quality check"
+    if which == "best":
+        raise CheckpointError(
+            f"'{path}' has no best checkpoint ({CHECKPOINTS}/{BEST}: a run keeps one when it "
+            "trains with quality checks, --eval-every N); use --checkpoint latest"
+        )
+    reason = "asked for" if which == "latest" else "the run has no best checkpoint"
+    return find_checkpoint(path), f"the latest ({reason})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

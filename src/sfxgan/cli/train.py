@@ -110,6 +110,14 @@ def run(args: argparse.Namespace) -> int:
             f"continue with: sfxgan train {args.data} --out {result.run} --resume"
         )
         return 130
+    if result.stopped:
+        print(f"stopped at step {result.step}: {result.stopped}")
+    elif result.best is not None:
+        best = result.best
+        print(
+            f"the best quality check: step {best['step']:.0f} (FD {best['fd']:.3g}, class fit "
+            f"{100 * best['class_fit']:.0f} %), in {result.run}/checkpoints/best.pt"
+        )
     print(
         f"trained {result.run} to step {result.step} in {result.seconds:.0f} s "
         f"({result.samples_per_s:.1f} samples/s); previews in {result.run}/previews"

@@ -18,6 +18,7 @@ not the sampling noise of new latents.
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,18 @@ MAX_PER_CLASS = 64  # generated clips per class: enough for the FD at a few doze
 NEAR_COPY_CLIPS = 16
 LATENT_SEED = 0  # the latents of `sfxgan generate --seed 0`: the curve ends at what it writes
 
+# The best check (RUN/checkpoints/best.pt, what generate uses by default): FD to the real clips
+# decides, since it sees the spectrum, the envelope and the variety at once, but not at the cost
+# of the class: a check is better than the best so far when its FD is lower by MIN_FD_GAIN at a
+# class fit at most CLASS_FIT_SLACK below the best's, or when its class fit is higher by more
+# than CLASS_FIT_SLACK. The gain keeps the FD's wobble between checks (a few %, from the fixed
+# latents' finite sample) from counting as progress, so --patience counts real stalls.
+MIN_FD_GAIN = 0.02
+CLASS_FIT_SLACK = 0.05
+BEST_RULE = (
+    f"lowest FD (by {100 * MIN_FD_GAIN:.0f} %) at a class fit at most "
+    f"{100 * CLASS_FIT_SLACK:.0f} points below the best's"
+)
 # the overall columns of quality.csv; the PER_CLASS ones follow as <figure>:<class name>
 FIGURES = (
     "class_fit",
@@ -299,6 +312,38 @@ def _real_near_copy_floor(real_copy: np.ndarray, labels: np.ndarray, n_classes: 
     return flagged / counted if counted else float("nan")
 
 
+def is_better(row: dict, best: dict | None) -> bool:
+    """Whether a quality check beats the best one so far (BEST_RULE); a check without a finite
+    FD or class fit never does."""
+    fd, fit = row.get("fd", math.nan), row.get("class_fit", math.nan)
+    if not (math.isfinite(fd) and math.isfinite(fit)):
+        return False
+    if best is None:
+        return True
+    if fit > best["class_fit"] + CLASS_FIT_SLACK:
+        return True
+    return fit >= best["class_fit"] - CLASS_FIT_SLACK and fd < best["fd"] * (1 - MIN_FD_GAIN)
+
+
+def best_check(rows: list[dict]) -> tuple[dict | None, int]:
+    """The best of a run's quality checks (in order) and how many checks came after it: the
+    same answer from quality.csv as during training, so a resumed run goes on counting its
+    patience where it stopped."""
+    best, since = None, 0
+    for row in rows:
+        if is_better(row, best):
+            best, since = row, 0
+        else:
+            since += 1
+    return best, since
+
+
+def best_record(row: dict) -> dict:
+    """What best.pt keeps of its check: the step, the figures that chose it, and the rule."""
+    keys = ("step", "fd", "class_fit", "fd_resynth", "diversity", "near_copies")
+    return {**{k: float(row.get(k, math.nan)) for k in keys}, "rule": BEST_RULE}
+
+
 def read_quality(run: str | Path, up_to_step: float = float("inf")) -> list[dict]:
     """The rows of RUN/quality.csv as floats (empty when there is none)."""
     path = quality_path(run)
@@ -348,11 +393,15 @@ PANELS = [
 
 
 def save_quality_curves(
-    path: str | Path, runs: dict[str, list[dict]], groups: dict[str, str] | None = None
+    path: str | Path,
+    runs: dict[str, list[dict]],
+    groups: dict[str, str] | None = None,
+    mark_best: bool = False,
 ) -> Path | None:
     """Each figure against steps (top row) and training time (bottom row), one colour per run
     (or per group of runs, e.g. the seeds of one setting: `groups` maps a run's label to its
-    group's), the real-data references as dashed lines."""
+    group's), the real-data references as dashed lines; with `mark_best`, each run's best
+    check (best_check) as a ring on every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -377,6 +426,18 @@ def save_quality_curves(
             for ax, (key, _, _, _) in zip(row_axes, PANELS, strict=True):
                 y = np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
                 ax.plot(x, y, marker="o", ms=3, lw=1.2, color=colours[group], label=legend)
+                best = best_check(rows)[0] if mark_best else None
+                if best is not None:
+                    i = rows.index(best)
+                    ax.plot(
+                        x[i],
+                        y[i],
+                        marker="o",
+                        ms=9,
+                        mfc="none",
+                        color="tab:red",
+                        label="best" if ax is row_axes[0] and x_key == "step" else None,
+                    )
     first = next(iter(runs.values()))
     for row_axes, x_label in zip(axes, ("step", "training time (min)"), strict=True):
         for ax, (key, title, references, log_scale) in zip(row_axes, PANELS, strict=True):
@@ -395,7 +456,7 @@ def save_quality_curves(
             ax.set_title(title, fontsize=9)
             ax.set_xlabel(x_label, fontsize=8)
             ax.tick_params(labelsize=7)
-    if len(colours) > 1:
+    if len(colours) > 1 or mark_best:
         axes[0][0].legend(fontsize=7, frameon=False)
     save_figure(fig, path, dpi=80)
     plt.close(fig)

@@ -185,6 +185,16 @@ def global_max(value: Tensor) -> Tensor:
     return total / count
 
 
+def from_main(flag: bool, device: torch.device) -> bool:
+    """Rank 0's decision, on every process (a decision only rank 0 can make, e.g. from the
+    quality check it alone runs)."""
+    if not active():
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.broadcast(value, src=0)
+    return bool(value.item() > 0)
+
+
 def average(values: Tensor) -> Tensor:
     """The mean over processes of per-process values (not differentiable): with equal shares
     of the batch, the mean of per-share means is the global batch's mean."""

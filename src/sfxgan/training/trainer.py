@@ -43,6 +43,9 @@ from sfxgan.dsp.phase import FAST_MOMENTUM
 from sfxgan.errors import ConfigError, SfxganError
 from sfxgan.evaluate.tracking import (
     QualityTracker,
+    best_check,
+    best_record,
+    is_better,
     read_quality,
     save_quality_curves,
     write_quality,
@@ -69,6 +72,7 @@ from sfxgan.run_folder import (
     preview_dir,
     previews_dir,
     read_metrics,
+    save_best,
     save_checkpoint,
     step_checkpoints,
     write_config,
@@ -79,6 +83,8 @@ from sfxgan.training import distributed
 # What may change when a run is resumed; everything else would make it another experiment.
 RESUMABLE = {
     "steps",
+    "patience",  # when to stop: the checks' figures are the same whatever it is
+    "time_budget",
     "log_every",
     "preview_every",
     "eval_every",
@@ -391,9 +397,12 @@ class Trainer:
             self.ema.update_parameters(self.generator)
         return {"generator_loss": adversarial.detach(), "recon_loss": recon.detach()}
 
-    def train_step(self, stop_requested: bool = False) -> tuple[dict[str, float], bool]:
-        """One step; returns its losses (of the global batch, averaged over processes) and
-        whether any process was asked to stop, so that all stop after the same step."""
+    def train_step(
+        self, stop_requested: bool = False, budget_spent: bool = False
+    ) -> tuple[dict[str, float], str | None]:
+        """One step; returns its losses (of the global batch, averaged over processes) and why
+        all processes stop after it: "signal" when any was asked to stop (Ctrl-C, SIGTERM),
+        "budget" when any found the time budget spent, else None."""
         scalers = (self.scaler_d, self.scaler_g)
         scales = [scaler.get_scale() for scaler in scalers]
         cfg = self.spec.train
@@ -406,10 +415,12 @@ class Trainer:
         # a lower scale means a float16 overflow made a scaler skip an update
         skipped = any(s.get_scale() < before for s, before in zip(scalers, scales, strict=True))
         self.skipped_in_a_row = self.skipped_in_a_row + 1 if skipped else 0
-        stop = torch.full((), float(stop_requested), device=self.device)  # no host copy
-        values = torch.stack([*metrics.values(), stop]).float()
+        flags = torch.tensor([stop_requested, budget_spent], dtype=torch.float32)
+        values = torch.cat([torch.stack([*metrics.values()]).float(), flags.to(self.device)])
         values = distributed.average(values).tolist()  # one device sync for all of them
-        return dict(zip(metrics, values[:-1], strict=True)), values[-1] > 0
+        signalled, spent = values[-2] > 0, values[-1] > 0
+        stop = "signal" if signalled else "budget" if spent else None
+        return dict(zip(metrics, values[:-2], strict=True)), stop
 
     def set_learning_rates(self) -> None:
         """Constant learning rates (the paper), or with `lr_decay` f > 0 a linear decay to zero
@@ -524,7 +535,9 @@ class Trainer:
             **tracker.score(sampler, PREVIEW_PHASE),
         }
         write_quality(run, [*quality, row], tracker.fields)
-        save_quality_curves(previews_dir(run) / "quality.png", {"": [*quality, row]})
+        save_quality_curves(
+            previews_dir(run) / "quality.png", {"": [*quality, row]}, mark_best=True
+        )
         return row
 
     # -- previews -----------------------------------------------------------------------------
@@ -559,6 +572,8 @@ class TrainResult:
     samples_per_s: float
     seconds: float
     main_process: bool = True  # False in the other processes of a torchrun: they print nothing
+    stopped: str = ""  # why the run ended before --steps (patience, time budget); "" otherwise
+    best: dict | None = None  # the best quality check (best_record), when the run has one
 
 
 def train(
@@ -713,7 +728,11 @@ def _train_loop(
         to_stderr(f"torch threads: {threads.current_choice()}")
     start_step, start_time = trainer.step, time.perf_counter()
     last_saved = trainer.step
-    interrupted = False
+    interrupted, stopped = False, ""
+    checks_on = 0 < cfg.eval_every <= cfg.steps  # as every process reckons it
+    # the time budget counts the run's earlier sessions (their steps and checks) and this one's
+    # wall time since the loop began
+    spent_before = sum(r["seconds"] for r in rows) + sum(q["eval_seconds"] for q in quality)
     bar = tqdm(
         total=cfg.steps,
         initial=trainer.step,
@@ -727,7 +746,12 @@ def _train_loop(
     with _stop_on_signals(announce=main) as stop, log as log_row:
         while trainer.step < cfg.steps:
             t0 = time.perf_counter()
-            metrics, stop_now = trainer.train_step(stop_requested=stop["signal"] is not None)
+            metrics, stop_now = trainer.train_step(
+                stop_requested=stop["signal"] is not None,
+                budget_spent=main
+                and cfg.time_budget > 0
+                and spent_before + time.perf_counter() - start_time >= cfg.time_budget,
+            )
             seconds = time.perf_counter() - t0
             threads.recheck()  # follow the machine's load (--threads auto); after the timing
             row = {
@@ -736,15 +760,23 @@ def _train_loop(
                 "samples_per_s": cfg.batch_size / seconds,
                 "seconds": seconds,
             }
+            patience_out = False
             if main:
                 rows.append(row)
                 if _after_step(trainer, run, rows, log_row, bar, tracker, quality):
                     last_saved = trainer.step
-            if stop_now:
+                patience_out = _patience_spent(cfg, quality, trainer.step)
+            if checks_on and _is_check_step(cfg, trainer.step):
+                # rank 0 alone scored the check; all stop after this same step
+                patience_out = distributed.from_main(patience_out, device)
+            if stop_now == "signal":
                 interrupted = True
                 break
+            if (stop_now == "budget" or patience_out) and trainer.step < cfg.steps:
+                stopped = _stop_reason(cfg, quality, stop_now == "budget")
+                break
     bar.close()
-    if main and interrupted and last_saved != trainer.step:
+    if main and (interrupted or stopped) and last_saved != trainer.step:
         save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
     # no process ends (which torchrun takes for the end of the run) before rank 0 has saved
     distributed.barrier()
@@ -757,6 +789,36 @@ def _train_loop(
         done * cfg.batch_size / elapsed if elapsed > 0 else 0.0,
         elapsed,
         main,
+        stopped,
+        best_record(best) if (best := best_check(quality)[0]) is not None else None,
+    )
+
+
+def _is_check_step(cfg: TrainConfig, step: int) -> bool:
+    """Whether a quality check follows this step (every eval_every steps and at the last)."""
+    return step % cfg.eval_every == 0 or step == cfg.steps
+
+
+def _patience_spent(cfg: TrainConfig, quality: list[dict], step: int) -> bool:
+    """Whether this step's check made `patience` checks in a row without a new best."""
+    if cfg.patience <= 0 or not quality or quality[-1]["step"] != step:
+        return False
+    return best_check(quality)[1] >= cfg.patience
+
+
+def _stop_reason(cfg: TrainConfig, quality: list[dict], budget: bool) -> str:
+    best = best_check(quality)[0]
+    checks = "quality check" if cfg.patience == 1 else f"{cfg.patience} quality checks"
+    said = (
+        f"the time budget ({cfg.time_budget:.3g} s) is spent"
+        if budget
+        else f"the last {checks} did not beat the best (--patience {cfg.patience})"
+    )
+    if best is None:
+        return said + "; no quality check was reached, so the run has no best checkpoint"
+    return (
+        f"{said}; the best check, step {best['step']:.0f} (FD {best['fd']:.3g}, class fit "
+        f"{100 * best['class_fit']:.0f} %), is in checkpoints/best.pt"
     )
 
 
@@ -804,9 +866,14 @@ def _after_step(
     bar.update(1)
     if step % cfg.preview_every == 0 or last:
         trainer.write_previews(run, rows)
-    if tracker and (step % cfg.eval_every == 0 or (last and cfg.steps >= cfg.eval_every)):
+    if tracker and _is_check_step(cfg, step):
+        best_before = best_check(quality)[0]
         quality.append(trainer.track_quality(tracker, run, rows, quality))
-        bar.write(quality_line(quality[-1], step), file=sys.stderr)
+        line = quality_line(quality[-1], step)
+        if is_better(quality[-1], best_before):
+            save_best(run, trainer.state(), step, best_record(quality[-1]))
+            line += "; the best so far (checkpoints/best.pt)"
+        bar.write(line, file=sys.stderr)
     if step % cfg.checkpoint_every == 0 or last:
         save_checkpoint(run, trainer.state(), step, cfg.keep_checkpoints)
         return True
