@@ -31,7 +31,7 @@ from sfxgan.dsp.features import STFT
 from sfxgan.dsp.phase import audio_from_log_spec
 from sfxgan.errors import SfxganError, first_line
 from sfxgan.model.networks import Generator
-from sfxgan.run_folder import RunSpec, inference_weights, load_checkpoint
+from sfxgan.run_folder import RunSpec, generation_checkpoint, inference_weights, load_checkpoint
 
 # the record `sfxgan generate` writes beside its takes, which `sfxgan evaluate` reads
 RECORD = "generated.json"
@@ -98,15 +98,23 @@ class Sampler:
         self.spec, self.generator, self.device = spec, generator.eval(), device
         self.stft = STFT(spec.features)
         self.checkpoint, self.step = checkpoint, step
+        self.chosen = "the file given"  # why this checkpoint (from_run says)
+        self.best: dict | None = None  # a best.pt's quality check: step figures and rule
         self.weights = weights  # "ema": the moving average of the generator's weights
 
     @classmethod
-    def from_run(cls, path: str | Path, device: str = "auto", ema: bool = True) -> Sampler:
-        """Load from a run folder (its latest checkpoint) or a checkpoint file: the moving
-        average of the generator's weights when the run kept one and `ema` is true, else the
-        trained weights; either with BatchNorm statistics fit for generation when the run
-        estimated them."""
-        return cls.from_checkpoint(load_checkpoint(Path(path)), device, ema)
+    def from_run(
+        cls, path: str | Path, device: str = "auto", ema: bool = True, checkpoint: str = "auto"
+    ) -> Sampler:
+        """Load from a run folder or a checkpoint file: the moving average of the generator's
+        weights when the run kept one and `ema` is true, else the trained weights; either with
+        BatchNorm statistics fit for generation when the run estimated them. `checkpoint`
+        picks a run's checkpoint: auto (its best quality check when it kept one, else its
+        latest), best, latest or a file (run_folder.generation_checkpoint)."""
+        chosen, why = generation_checkpoint(path, checkpoint)
+        sampler = cls.from_checkpoint(load_checkpoint(chosen), device, ema)
+        sampler.chosen = why
+        return sampler
 
     @classmethod
     def from_checkpoint(cls, state: dict, device: str = "auto", ema: bool = True) -> Sampler:
@@ -121,7 +129,19 @@ class Sampler:
                 f"'{state['path']}' does not hold a usable generator ({first_line(exc)})"
             ) from exc
         dev = pick_device(device)
-        return cls(spec, generator.to(dev), dev, state["path"], int(state["step"]), which)
+        sampler = cls(spec, generator.to(dev), dev, state["path"], int(state["step"]), which)
+        sampler.best = state.get("best")
+        return sampler
+
+    def describe_checkpoint(self) -> str:
+        """One line: which checkpoint, its step, and why it was chosen."""
+        line = f"checkpoint: {self.checkpoint} (step {self.step}, {self.chosen}"
+        if self.best:
+            line += (
+                f": FD {self.best['fd']:.3g}, class fit {100 * self.best['class_fit']:.0f} %; "
+                f"{self.best['rule']}"
+            )
+        return line + ")"
 
     @property
     def classes(self) -> list[str]:

@@ -165,10 +165,16 @@ def build_module(sampler: Sampler, audio: bool = True) -> ExportedGenerator:
 
 
 def export_run(
-    run: str | Path, fmt: str, out: str | Path, ema: bool = True, audio: bool = True
+    run: str | Path,
+    fmt: str,
+    out: str | Path,
+    ema: bool = True,
+    audio: bool = True,
+    checkpoint: str = "auto",
 ) -> tuple[Path, Path]:
-    """Export a run folder's latest checkpoint (or a checkpoint file) as `fmt` ("onnx" or
-    "torchscript") to `out`, with its settings in `out` + ".json". Returns both paths.
+    """Export a run folder's checkpoint (`checkpoint`: its best by default, see
+    Sampler.from_run) or a checkpoint file as `fmt` ("onnx" or "torchscript") to `out`, with
+    its settings in `out` + ".json". Returns both paths.
 
     Both files appear whole or not at all (files.atomic_write): the sidecar is renamed into
     place just before the model file, both after the export succeeded.
@@ -184,7 +190,7 @@ def export_run(
         raise SfxganError(f"--out '{out}' is a folder; give a file, such as {out / 'sfx'}.{suffix}")
     # Open both files before the (slow) export, so an unwritable --out fails at once.
     with _opened(out) as model_file, _opened(sidecar_path) as sidecar_file:
-        sampler = Sampler.from_run(run, device="cpu", ema=ema)
+        sampler = Sampler.from_run(run, device="cpu", ema=ema, checkpoint=checkpoint)
         if out.resolve() == Path(sampler.checkpoint).resolve():
             raise SfxganError(f"--out '{out}' is the checkpoint being exported; choose another")
         module = build_module(sampler, audio)

@@ -529,8 +529,10 @@ def serve(
     port: int = 7860,
     device: str = "auto",
     ema: bool = True,
+    checkpoint: str = "auto",
 ) -> None:
-    """Load a run once and serve the studio page until Ctrl-C or SIGTERM."""
+    """Load a run once (`checkpoint`: see Sampler.from_run) and serve the studio page until
+    Ctrl-C or SIGTERM."""
     # no calls home: the studio runs offline, and what a user generates stays on their machine
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
@@ -543,7 +545,8 @@ def serve(
     if not 1 <= port <= 65535:
         raise SfxganError(f"port must be from 1 to 65535, got {port}")
 
-    sampler = Sampler.from_run(run, device=device, ema=ema)
+    sampler = Sampler.from_run(run, device=device, ema=ema, checkpoint=checkpoint)
+    print(sampler.describe_checkpoint(), file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix="sfxgan-studio-"))
     studio = Studio(sampler, workdir)
     title = Path(run).resolve().name

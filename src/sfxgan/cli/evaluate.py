@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         vggish=vggish,
         progress=not args.quiet,
         ema=False if args.no_ema else None,  # None: the generated folder's record decides
+        checkpoint=args.checkpoint,
     )
     out = Path(args.out)
     report = write_report(evaluation, out, run=args.run)

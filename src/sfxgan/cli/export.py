@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sfxgan.apps.export import export_run
 
-    model_path, sidecar_path = export_run(args.run, args.format, args.out, ema=not args.no_ema)
+    model_path, sidecar_path = export_run(
+        args.run, args.format, args.out, ema=not args.no_ema, checkpoint=args.checkpoint
+    )
     print(f"wrote {model_path} and its settings {sidecar_path}")
     return 0

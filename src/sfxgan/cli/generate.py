@@ -4,6 +4,7 @@ folders or in the DCASE 2023 Task 7 layout."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -76,7 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sfxgan.generate import Sampler
 
-    sampler = Sampler.from_run(args.run, device=args.device, ema=not args.no_ema)
+    sampler = Sampler.from_run(
+        args.run, device=args.device, ema=not args.no_ema, checkpoint=args.checkpoint
+    )
+    if not args.quiet:
+        print(sampler.describe_checkpoint(), file=sys.stderr)
     if args.dcase:
         return _run_dcase(args, sampler)
     from sfxgan.apps.takes import GenerationInterrupted, generate_to_folder

@@ -108,8 +108,16 @@ def add_cache_options(
 def add_weights_options(
     parser: argparse.ArgumentParser, no_ema_help: str = NO_EMA_HELP, device: bool = True
 ) -> None:
-    """--no-ema (which generator weights a run's checkpoint gives) and, where the command runs
-    the generator itself, --device."""
+    """--checkpoint (which of a run's checkpoints), --no-ema (which generator weights it gives)
+    and, where the command runs the generator itself, --device."""
+    parser.add_argument(
+        "--checkpoint",
+        default="auto",
+        metavar="{best,latest,PATH}",
+        help="which checkpoint of the run: best (its best quality check, kept when it trained "
+        "with --eval-every), latest, or a checkpoint file (default: best when the run has one, "
+        "else latest)",
+    )
     parser.add_argument("--no-ema", action="store_true", help=no_ema_help)
     if device:
         parser.add_argument("--device", default="auto", help="cpu, cuda or auto")

@@ -30,5 +30,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sfxgan.apps.studio import serve
 
-    serve(args.run, host=args.host, port=args.port, device=args.device, ema=not args.no_ema)
+    serve(
+        args.run,
+        host=args.host,
+        port=args.port,
+        device=args.device,
+        ema=not args.no_ema,
+        checkpoint=args.checkpoint,
+    )
     return 0

@@ -438,11 +438,14 @@ def evaluate(
     progress: bool = True,
     log=to_stderr,
     ema: bool | None = None,
+    checkpoint: str = "auto",
 ) -> Evaluation:
     """Compare generated clips with real ones; train a judge on the real data when none is given
     (it is returned, so callers can save it). `vggish`: a loaded VGGish model adds FAD. `ema`:
     which of the run's generators made the clips (for the phase check with `run`); None: what
-    the folder's generated.json says (`sfxgan generate` writes it), else the moving average."""
+    the folder's generated.json says (`sfxgan generate` writes it), else the moving average.
+    `checkpoint`: which of the run's checkpoints (Sampler.from_run); auto: the one the folder's
+    record names when it is the run's, else the run's best, else its latest."""
     real_listing = list_source(real_source)
     if not real_listing.classes:
         raise DataError(
@@ -454,7 +457,9 @@ def evaluate(
     made_by = read_takes_record(generated_dir)
     ema = _which_weights(made_by, ema, generated_dir)
     # the run's checkpoint is read once: its crop mode here, its generator for the phase check
-    sampler = _run_sampler(run, ema) if run is not None else None
+    sampler = _run_sampler(run, ema, checkpoint, made_by) if run is not None else None
+    if sampler is not None and progress:
+        log(sampler.describe_checkpoint())
     if (
         sampler is not None
         and made_by
@@ -503,6 +508,7 @@ def evaluate(
         "real": str(real.source),
         "generated": str(generated.source),
         "run": str(run) if run else None,
+        "checkpoint": sampler.describe_checkpoint() if sampler is not None else None,
         "generated_by": made_by["settings"] if made_by else None,
         "classes": names,
         "classifier": _judge_summary(judge),
@@ -534,10 +540,16 @@ def _which_weights(made_by: dict | None, ema: bool | None, generated_dir: str | 
     return recorded
 
 
-def _run_sampler(run: str | Path, ema: bool) -> Sampler:
+def _run_sampler(run: str | Path, ema: bool, checkpoint: str, made_by: dict | None) -> Sampler:
     from sfxgan.generate import Sampler
 
-    return Sampler.from_run(run, ema=ema)
+    recorded = Path((made_by or {}).get("settings", {}).get("checkpoint") or "")
+    run_folder = Path(run).resolve()
+    if checkpoint == "auto" and recorded.is_file() and run_folder in recorded.resolve().parents:
+        sampler = Sampler.from_run(recorded, ema=ema)
+        sampler.chosen = "the one the generated clips were made with"
+        return sampler
+    return Sampler.from_run(run, ema=ema, checkpoint=checkpoint)
 
 
 def _find_judge(

@@ -296,7 +296,8 @@ def _summary_lines(result: dict) -> list[str]:
     overall = result["overall"]
     lines = [
         f"Real data: `{result['real']}`; generated clips: `{result['generated']}`"
-        + (f"; run: `{result['run']}`" if result.get("run") else ""),
+        + (f"; run: `{result['run']}`" if result.get("run") else "")
+        + (f"; {result['checkpoint']}" if result.get("checkpoint") else ""),
         f"Judge: a CNN trained on the real data, held-out accuracy "
         f"{100 * (judge['held_out_accuracy'] or 0):.1f} % ({judge.get('n_held_out', '?')} clips"
         + (
