@@ -388,3 +388,26 @@ def test_two_gpus_with_nccl_train_the_same_model_as_one_process(demo_dir, tmp_pa
     state = load_checkpoint(two)
     assert state["processes"] == 2
     assert_same_weights(load_checkpoint(one), state, "2 GPUs vs 1")
+
+
+@pytest.mark.slow
+def test_two_processes_stop_together_when_rank_0_runs_out_of_patience(demo_dir, tmp_path):
+    """Only rank 0 scores the quality checks; the stop it decides reaches the other process at
+    the same step (a process left training would wait for its partner for ever)."""
+    from sfxgan.evaluate.tracking import best_check, read_quality
+
+    run = tmp_path / "run"
+    settings = {**SETTINGS, "checkpoint_every": 100, "preview_every": 100}
+    proc = torchrun(
+        "train", demo_dir, "--out", run, "--steps=30", "--eval-every=2", "--patience=1",
+        *options(settings),
+    )  # fmt: skip
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    rows = read_quality(run)
+    stalls = [int(r["step"]) for i, r in enumerate(rows) if best_check(rows[: i + 1])[1] >= 1]
+    final = int(load_checkpoint(run)["step"])
+    assert final == (stalls[0] if stalls else 30) == int(rows[-1]["step"])
+    assert stdout.count("trained ") == 1
+    if stalls:
+        assert f"stopped at step {final}" in stdout
