@@ -421,17 +421,16 @@ def save_quality_curves(
         group = groups[label]
         legend = group if group not in labelled and group else None
         labelled.add(group)
+        best = rows.index(b) if mark_best and (b := best_check(rows)[0]) is not None else None
         for row_axes, x_key in zip(axes, ("step", "train_seconds"), strict=True):
             x = np.array([r[x_key] for r in rows]) / (60 if x_key == "train_seconds" else 1)
             for ax, (key, _, _, _) in zip(row_axes, PANELS, strict=True):
                 y = np.array([r.get(key, np.nan) for r in rows], dtype=np.float64)
                 ax.plot(x, y, marker="o", ms=3, lw=1.2, color=colours[group], label=legend)
-                best = best_check(rows)[0] if mark_best else None
                 if best is not None:
-                    i = rows.index(best)
                     ax.plot(
-                        x[i],
-                        y[i],
+                        x[best],
+                        y[best],
                         marker="o",
                         ms=9,
                         mfc="none",

@@ -415,8 +415,12 @@ class Trainer:
         # a lower scale means a float16 overflow made a scaler skip an update
         skipped = any(s.get_scale() < before for s, before in zip(scalers, scales, strict=True))
         self.skipped_in_a_row = self.skipped_in_a_row + 1 if skipped else 0
-        flags = torch.tensor([stop_requested, budget_spent], dtype=torch.float32)
-        values = torch.cat([torch.stack([*metrics.values()]).float(), flags.to(self.device)])
+        # filled on the device: no host-to-device copy on the step's path
+        flags = [
+            torch.full((), float(flag), device=self.device)
+            for flag in (stop_requested, budget_spent)
+        ]
+        values = torch.stack([*metrics.values(), *flags]).float()
         values = distributed.average(values).tolist()  # one device sync for all of them
         signalled, spent = values[-2] > 0, values[-1] > 0
         stop = "signal" if signalled else "budget" if spent else None
