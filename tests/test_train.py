@@ -638,8 +638,10 @@ def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_
     [
         {"critic_conditioning": "projection", "class_weight": 1.0, "gen_class_weight": 1.0},
         {"gen_conditioning": "cbn", "upsample": "nearest", "augment": "shift,gain,mask"},
+        # the ramp spans the resume, and LeCam's moving averages must come back with it
+        {"lecam_weight": 0.01, "transition_start": 1, "transition_end": 3},
     ],
-    ids=["auxiliary-classifier", "cbn-nearest-augment"],
+    ids=["auxiliary-classifier", "cbn-nearest-augment", "lecam-transition"],
 )
 def test_the_recipe_options_train_resume_exactly_and_generate(demo_dir, tmp_path, settings):
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -219,6 +219,25 @@ class TrainConfig:
         "1/8 of the frames and one of the bins set to silence)",
     )
     augment_p: float = _setting(0.5, "probability of each augmentation, per clip and step")
+    lecam_weight: float = _setting(
+        0.0,
+        "weight of the LeCam regulariser of the critic (Tseng et al. 2021, for small data): "
+        "real scores are pulled towards the moving average of the fake scores and fake scores "
+        "towards that of the real ones (decay 0.99), which bounds how far apart the critic can "
+        "push a few hundred real clips from the generator's; 0: off, as the paper",
+    )
+    transition_start: int = _setting(
+        0,
+        "transitional conditioning (Shahbazi et al. 2022, against the collapse that "
+        "conditioning causes on small data): the step at which the class terms (label "
+        "embeddings of both networks, the critic's projection, the auxiliary classifier's "
+        "weights) start to ramp in from 0; before it the GAN learns unconditionally",
+    )
+    transition_end: int = _setting(
+        0,
+        "the step at which the class terms reach full strength (linear ramp from "
+        "transition_start); 0: no transition, conditional from the first step, as the paper",
+    )
     recon_weight: float = _setting(1e-2, "weight w of the audio reconstruction loss; 0 = baseline")
     class_weight: float = _setting(
         0.0,
@@ -302,6 +321,12 @@ class TrainConfig:
             (self.recon_weight >= 0, "recon_weight must be 0 or more"),
             (self.class_weight >= 0, "class_weight must be 0 or more"),
             (self.gen_class_weight >= 0, "gen_class_weight must be 0 or more"),
+            (self.lecam_weight >= 0, "lecam_weight must be 0 or more"),
+            (
+                self.transition_end == 0 or 0 <= self.transition_start < self.transition_end,
+                "transitional conditioning ramps from transition_start to a later "
+                "transition_end (or give transition_end 0 for none)",
+            ),
             (0 <= self.lr_decay <= 1, "lr_decay must be in [0, 1]"),
             (self.gp_every >= 1, "gp_every must be at least 1"),
             (self.recon_every >= 1, "recon_every must be at least 1"),

@@ -23,6 +23,14 @@ def generator_adversarial_loss(d_fake: Tensor) -> Tensor:
     return -d_fake.mean()
 
 
+def lecam_penalty(d_real: Tensor, d_fake: Tensor, ema_real: Tensor, ema_fake: Tensor) -> Tensor:
+    """LeCam regulariser (Tseng et al. 2021): real scores above the moving average of the fake
+    scores, and fake scores below that of the real ones, are penalised quadratically, which keeps
+    the critic's scores of real and generated clips within reach of each other when it could
+    otherwise memorise a small training set."""
+    return (d_real - ema_fake).relu().square().mean() + (ema_real - d_fake).relu().square().mean()
+
+
 def class_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy of the critic's auxiliary classifier (AC-GAN), batch mean."""
     return torch.nn.functional.cross_entropy(logits.float(), labels)

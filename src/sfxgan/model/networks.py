@@ -136,10 +136,16 @@ class Generator(nn.Module):
         self.apply(_init_weights)
         for norm in self.cond_norms or ():
             nn.init.zeros_(norm.weight)
+        # transitional conditioning: the trainer ramps this from 0 (every class alike) to 1;
+        # not a weight, so checkpoints and generation never see it
+        self.class_strength = 1.0
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         # z (B, latent_dim) float, labels (B,) int64
-        return self.synthesize(z, self.label_embed(labels))
+        embedding = self.label_embed(labels)
+        if self.class_strength != 1.0:
+            embedding = self.class_strength * embedding
+        return self.synthesize(z, embedding)
 
     def synthesize(self, z: Tensor, embedding: Tensor) -> Tensor:
         """The generator from a label *embedding* (B, embed_dim) instead of a label: a mix of
@@ -199,6 +205,7 @@ class Critic(nn.Module):
             self.label_embed = nn.Embedding(n_classes, features)
             bound = math.sqrt(6 / (features + 1))  # Glorot, as the head (fan_in D, fan_out 1)
             nn.init.uniform_(self.label_embed.weight, -bound, bound)
+        self.class_strength = 1.0  # as the generator's: the trainer's transitional ramp
 
     def forward(self, spec: Tensor, labels: Tensor, with_logits: bool = False):
         """Scores (B,); with `with_logits`, also the auxiliary classifier's class logits
@@ -208,7 +215,10 @@ class Critic(nn.Module):
         assert (t, f) == expected, f"critic expects (B, 1, {expected}), got {tuple(spec.shape)}"
         x = spec
         if not self.projection:
-            label_map = self.label_proj(self.label_embed(labels)).view(B, 1, t, f)  # (B,1,T,F)
+            embedding = self.label_embed(labels)
+            if self.class_strength != 1.0:
+                embedding = self.class_strength * embedding
+            label_map = self.label_proj(embedding).view(B, 1, t, f)  # (B, 1, T, F)
             x = torch.cat([spec, label_map], dim=1)  # (B, 2, T, F)
         for conv in self.convs:
             # not inplace: the gradient penalty differentiates through these activations twice
@@ -225,7 +235,7 @@ class Critic(nn.Module):
     def _outputs(self, features: Tensor, labels: Tensor, with_logits: bool):
         score = self.head(features).squeeze(1)  # (B,)
         if self.projection:
-            score = score + (self.label_embed(labels) * features).sum(dim=1)
+            score = score + self.class_strength * (self.label_embed(labels) * features).sum(dim=1)
         if not with_logits:
             return score
         if self.classifier is None:

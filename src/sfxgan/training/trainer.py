@@ -57,6 +57,7 @@ from sfxgan.model.losses import (
     generator_adversarial_loss,
     gradient_penalty,
     interpolate,
+    lecam_penalty,
     reconstruction_loss,
 )
 from sfxgan.model.networks import Generator, build_models
@@ -99,6 +100,7 @@ PREVIEW_PHASE = (DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
 # float16 gradient scaling skips the update of a step whose gradients overflowed (and lowers the
 # scale); this many skipped steps in a row is no longer overflow but divergence.
 MAX_SKIPPED_STEPS = 20
+LECAM_DECAY = 0.99  # of the moving averages of the critic's scores, as Tseng et al.
 
 
 class TrainingDiverged(SfxganError):
@@ -258,6 +260,9 @@ class Trainer:
         self.batches_drawn = 0
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self.augment_ops = augment.parse_ops(cfg.augment)
+        # LeCam's moving averages of the critic's mean real and fake scores, and how many
+        # updates they have seen (for the bias correction of a zero start)
+        self.lecam_state = torch.zeros(3, device=device)
         self.last_penalty = torch.zeros((), device=device)
         self.last_recon = torch.zeros((), device=device)
         self.step = 0
@@ -323,7 +328,11 @@ class Trainer:
         d_real, d_fake, *d_hat = scores.split(len(labels))
         loss = critic_loss(d_real, d_fake)
         if classify:  # the auxiliary classifier learns from the real clips only
-            loss = loss + cfg.class_weight * class_loss(logits[: len(labels)], labels)
+            weight = cfg.class_weight * self.class_strength()
+            loss = loss + weight * class_loss(logits[: len(labels)], labels)
+        if cfg.lecam_weight > 0:
+            ema_real, ema_fake = self._lecam_anchors(d_real, d_fake)
+            loss = loss + cfg.lecam_weight * lecam_penalty(d_real, d_fake, ema_real, ema_fake)
         if with_penalty:
             gp = gradient_penalty(d_hat[0], x_hat, self.scaler_d.get_scale())
             # lazy: every gp_every-th update carries the penalty of all gp_every of them
@@ -338,6 +347,27 @@ class Trainer:
             "gradient_penalty": self.last_penalty,  # the latest one computed
             "wasserstein": (d_real.mean() - d_fake.mean()).detach(),
         }
+
+    def _lecam_anchors(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+        """Update LeCam's moving averages with this batch's mean scores (the global batch's:
+        every process holds the same averages) and return them, bias-corrected: (real, fake)."""
+        means = torch.stack([d_real.mean(), d_fake.mean()]).detach().float()
+        means = distributed.average(means)
+        state = self.lecam_state
+        state[:2] = LECAM_DECAY * state[:2] + (1 - LECAM_DECAY) * means
+        state[2] += 1
+        return state[:2] / (1 - LECAM_DECAY ** state[2])
+
+    def class_strength(self, step: int | None = None) -> float:
+        """How much of the class terms is on at `step` (default: this step): 1 without
+        transitional conditioning, else 0 until transition_start, rising linearly to 1 at
+        transition_end (a function of the step alone, so a resumed run ramps the same)."""
+        cfg = self.spec.train
+        if cfg.transition_end == 0:
+            return 1.0
+        step = self.step if step is None else step
+        ramp = (step - cfg.transition_start) / (cfg.transition_end - cfg.transition_start)
+        return min(1.0, max(0.0, ramp))
 
     def _critic_scores(
         self, batch: list[torch.Tensor], labels: torch.Tensor, classify: bool
@@ -373,7 +403,8 @@ class Trainer:
         self.critic.requires_grad_(True)
         loss = adversarial
         if classify:  # clips the critic's classifier names as the class they were made for
-            loss = loss + cfg.gen_class_weight * class_loss(logits, labels)
+            weight = cfg.gen_class_weight * self.class_strength()
+            loss = loss + weight * class_loss(logits, labels)
         recon = self.last_recon
         if cfg.recon_weight > 0 and self.step % cfg.recon_every == 0:
             momentum = FAST_MOMENTUM if cfg.recon_phase == "fast-griffin-lim" else 0.0
@@ -407,6 +438,8 @@ class Trainer:
         scales = [scaler.get_scale() for scaler in scalers]
         cfg = self.spec.train
         self.set_learning_rates()
+        strength = self.class_strength()
+        self.generator.class_strength = self.critic.class_strength = strength
         for i in range(cfg.n_critic):
             update = self.step * cfg.n_critic + i  # critic updates so far: resumes exactly
             critic_metrics = self.critic_step(with_penalty=update % cfg.gp_every == 0)
@@ -457,6 +490,8 @@ class Trainer:
         }
         if self.ema is not None:
             state["generator_ema"] = self.ema.state_dict()
+        if self.spec.train.lecam_weight > 0:
+            state["lecam"] = self.lecam_state.cpu()
         if self.scaler_g.is_enabled():
             state["scaler_generator"] = self.scaler_g.state_dict()
             state["scaler_critic"] = self.scaler_d.state_dict()
@@ -470,6 +505,8 @@ class Trainer:
         if self.ema is not None and "generator_ema" in state:
             self.ema.load_state_dict(state["generator_ema"])
         # else a new average starts from the loaded weights at its first update
+        if "lecam" in state:
+            self.lecam_state = state["lecam"].to(self.device)
         if self.scaler_g.is_enabled() and "scaler_generator" in state:
             self.scaler_g.load_state_dict(state["scaler_generator"])
             self.scaler_d.load_state_dict(state["scaler_critic"])
