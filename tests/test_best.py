@@ -16,7 +16,7 @@ from sfxgan.evaluate.tracking import (
     is_better,
     read_quality,
 )
-from sfxgan.run_folder import BEST, load_checkpoint
+from sfxgan.run_folder import BEST, load_checkpoint, read_stop
 from tests.helpers import assert_one_line_error, sfxgan
 
 QUICK = ("--batch-size", 4, "--recon-iters", 3, "--preview-every", 100)
@@ -76,6 +76,9 @@ def test_patience_stops_the_run_at_its_first_stall_and_keeps_the_best(demo_dir, 
     if stop is not None:
         assert f"stopped at step {final}: the last quality check did not beat" in result.stdout
     assert "checkpoints/best.pt" in result.stdout
+    # the run folder keeps why it ended, for the report
+    assert read_stop(run)["step"] == final
+    assert read_stop(run)["why"] == ("patience" if stop is not None else "steps")
     # best.pt holds the best check's generator and figures, and says by which rule
     best_row = best_check(rows)[0]
     best = load_checkpoint(run / "checkpoints" / BEST)
@@ -98,6 +101,7 @@ def test_a_resumed_run_goes_on_counting_its_patience(demo_dir, tmp_path):
     assert first.returncode == 0, first.stderr
     before = read_quality(run)
     assert len(before) == 3
+    assert read_stop(run)["why"] == "steps"
     resumed = sfxgan(
         "train", demo_dir, "--out", run, "--resume", "--steps", 30, "--patience", 2, *QUICK
     )
@@ -109,6 +113,11 @@ def test_a_resumed_run_goes_on_counting_its_patience(demo_dir, tmp_path):
     stalls = [int(r["step"]) for i, r in enumerate(rows) if best_check(rows[: i + 1])[1] >= 2]
     expected = next((step for step in stalls if step > 6), 30)
     assert int(load_checkpoint(run)["step"]) == expected == int(rows[-1]["step"])
+    assert read_stop(run) == {
+        "step": expected,
+        "why": "patience" if expected < 30 else "steps",
+        "said": read_stop(run)["said"],
+    }
 
 
 @pytest.mark.integration
@@ -123,6 +132,9 @@ def test_a_time_budget_stops_the_run_with_its_checkpoint(demo_dir, tmp_path):
     assert 1 <= final < 500
     assert f"stopped at step {final}: the time budget" in result.stdout
     assert "no quality check was reached" in result.stdout
+    ended = read_stop(run)
+    assert (ended["step"], ended["why"]) == (final, "budget")
+    assert ended["said"] in result.stdout
 
 
 @pytest.mark.integration

@@ -581,6 +581,9 @@ def test_evaluate_with_a_run_adds_phase_consistency_and_losses(real_dir, judge_f
     assert (out / "losses.png").stat().st_size > 0
     assert "losses.png" in (out / "report.md").read_text()
     assert "phase SC" in result.stdout.splitlines()[0]
+    # the report says how training ended (the run ran to its --steps)
+    assert metrics["training_ended"]["why"] == "steps"
+    assert "Training ended at step 2: reached --steps 2" in (out / "report.md").read_text()
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sfxgan.apps.demo import DEMO_CLASSES
 from sfxgan.data.batches import EpochSampler
 from sfxgan.errors import SfxganError
 from sfxgan.generate import Sampler
-from sfxgan.run_folder import load_checkpoint, read_metrics, step_checkpoints
+from sfxgan.run_folder import load_checkpoint, read_metrics, read_stop, step_checkpoints
 from sfxgan.training.trainer import TrainingDiverged, ema_average, train
 from tests.helpers import (
     LOSSES_PNG_SIZE,
@@ -374,6 +374,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(demo_dir, tmp_path):
     with open(metrics) as fh:
         logged = [int(r["step"]) for r in csv.DictReader(fh)]
     assert state["step"] == logged[-1] >= 2  # the checkpoint holds the last completed step
+    assert read_stop(run)["why"] == "signal" and read_stop(run)["step"] == state["step"]
     result = sfxgan(
         "train", demo_dir, "--out", run, "--resume", "--steps", state["step"] + 1, *QUICK_ARGS
     )

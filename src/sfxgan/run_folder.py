@@ -44,6 +44,7 @@ from sfxgan.files import (
     load_tagged,
     save_torch_atomic,
     temporary_name,
+    write_json_atomic,
     write_text_atomic,
 )
 
@@ -54,6 +55,7 @@ JUDGE_FILE = "judge.pt"
 CHECKPOINTS = "checkpoints"
 PREVIEWS = "previews"
 LATEST = "latest.pt"
+STOP_FILE = "stopped.json"  # why and where the run's last session ended (write_stop)
 BEST = "best.pt"  # the generator at the run's best quality check (evaluate.tracking.is_better)
 # --checkpoint of the commands that generate: auto (best when the run has one), best, latest, or
 # a file's path
@@ -324,6 +326,26 @@ def save_best(run: str | Path, state: dict, step: int, best: dict) -> Path:
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": step, **kept}
     payload["best"] = best
     return save_torch_atomic(payload, folder / BEST)
+
+
+def write_stop(run: str | Path, step: int, why: str, said: str) -> None:
+    """Record how the run's last session ended: `why` is steps (it reached --steps), patience,
+    budget or signal, `said` the sentence the terminal showed. Generation and the report read
+    it; a resumed session replaces it when it ends."""
+    record = {"step": step, "why": why, "said": said}
+    write_json_atomic(Path(run) / STOP_FILE, record)
+
+
+def read_stop(run: str | Path) -> dict | None:
+    """The record of write_stop, or None for a run still training or written before it."""
+    try:
+        return json.loads((run_of(run) / STOP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def clear_stop(run: str | Path) -> None:
+    (Path(run) / STOP_FILE).unlink(missing_ok=True)
 
 
 def generation_checkpoint(path: str | Path, which: str = "auto") -> tuple[Path, str]:

@@ -31,6 +31,7 @@ from sfxgan.evaluate.judge import (
     train_judge,
 )
 from sfxgan.generate import RECORD, describe_takes, read_takes_record
+from sfxgan.run_folder import read_stop
 
 if TYPE_CHECKING:
     from sfxgan.generate import Sampler
@@ -509,6 +510,7 @@ def evaluate(
         "generated": str(generated.source),
         "run": str(run) if run else None,
         "checkpoint": sampler.describe_checkpoint() if sampler is not None else None,
+        "training_ended": read_stop(run) if run else None,
         "generated_by": made_by["settings"] if made_by else None,
         "classes": names,
         "classifier": _judge_summary(judge),

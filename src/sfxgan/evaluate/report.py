@@ -297,7 +297,12 @@ def _summary_lines(result: dict) -> list[str]:
     lines = [
         f"Real data: `{result['real']}`; generated clips: `{result['generated']}`"
         + (f"; run: `{result['run']}`" if result.get("run") else "")
-        + (f"; {result['checkpoint']}" if result.get("checkpoint") else ""),
+        + (f"; {result['checkpoint']}" if result.get("checkpoint") else "")
+        + (
+            f". Training ended at step {ended['step']}: {ended['said']}"
+            if (ended := result.get("training_ended"))
+            else ""
+        ),
         f"Judge: a CNN trained on the real data, held-out accuracy "
         f"{100 * (judge['held_out_accuracy'] or 0):.1f} % ({judge.get('n_held_out', '?')} clips"
         + (

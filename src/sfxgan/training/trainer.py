@@ -65,6 +65,7 @@ from sfxgan.plots import save_loss_curves, save_spectrograms
 from sfxgan.run_folder import (
     TRAINED_WEIGHTS,
     RunSpec,
+    clear_stop,
     config_path,
     find_checkpoint,
     inference_entries,
@@ -78,6 +79,7 @@ from sfxgan.run_folder import (
     step_checkpoints,
     write_config,
     write_metrics,
+    write_stop,
 )
 from sfxgan.training import distributed
 
@@ -749,6 +751,7 @@ def _train_loop(
     main = processes.is_main
     if main:
         _create_run_folder(run, spec)
+        clear_stop(run)  # a resumed session is training again until it says otherwise
     trainer = Trainer(spec, dataset, device)
     if resumed_state is not None:
         trainer.load_state(resumed_state)
@@ -819,6 +822,8 @@ def _train_loop(
     bar.close()
     if main and (interrupted or stopped) and last_saved != trainer.step:
         save_checkpoint(run, trainer.state(), trainer.step, cfg.keep_checkpoints)
+    if main:
+        _record_stop(run, cfg, trainer.step, interrupted, stopped, quality)
     # no process ends (which torchrun takes for the end of the run) before rank 0 has saved
     distributed.barrier()
     elapsed = time.perf_counter() - start_time
@@ -861,6 +866,23 @@ def _stop_reason(cfg: TrainConfig, quality: list[dict], budget: bool) -> str:
         f"{said}; the best check, step {best['step']:.0f} (FD {best['fd']:.3g}, class fit "
         f"{100 * best['class_fit']:.0f} %), is in checkpoints/best.pt"
     )
+
+
+def _record_stop(
+    run: Path, cfg: TrainConfig, step: int, interrupted: bool, stopped: str, quality: list[dict]
+) -> None:
+    """Write down why this session ended (run_folder.write_stop) for generation and reports."""
+    if interrupted:
+        why, said = "signal", "interrupted; --resume continues it"
+    elif stopped:
+        why = "budget" if stopped.startswith("the time budget") else "patience"
+        said = stopped
+    else:
+        best = best_check(quality)[0]
+        why, said = "steps", f"reached --steps {cfg.steps}"
+        if best is not None:
+            said += f"; the best check was step {best['step']:.0f}"
+    write_stop(run, step, why, said)
 
 
 def _create_run_folder(run: Path, spec: RunSpec) -> None:
