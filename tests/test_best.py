@@ -180,6 +180,12 @@ def test_impossible_checkpoint_and_patience_requests_are_one_line_errors(
                     "--eval-every", 0, *QUICK)  # fmt: skip
     assert_one_line_error(result, "patience", "--eval-every")
     assert not run.exists()
+    # a budget that cannot reach the first check (at step 400, a step taking 0.1 s or more):
+    # refused after 2 steps, with the new run folder gone
+    result = sfxgan("train", demo_dir, "--out", run, "--steps", 500, "--eval-every", 400,
+                    "--time-budget", 5, *QUICK)  # fmt: skip
+    assert_one_line_error(result, "--time-budget 5 s cannot reach the quality check at step 400")
+    assert not run.exists()
 
 
 def test_best_checkpoint_loads_as_a_generator(tiny_run, tmp_path):

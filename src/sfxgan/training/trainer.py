@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import shutil
 import signal
 import statistics
 import sys
@@ -102,6 +103,7 @@ PREVIEW_PHASE = (DEFAULT_PHASE, DEFAULT_PHASE_ITERS)
 # float16 gradient scaling skips the update of a step whose gradients overflowed (and lowers the
 # scale); this many skipped steps in a row is no longer overflow but divergence.
 MAX_SKIPPED_STEPS = 20
+BUDGET_PROBE_STEPS = 2  # steps timed before a time budget is checked against the first check
 LECAM_DECAY = 0.99  # of the moving averages of the critic's scores, as Tseng et al.
 
 
@@ -753,6 +755,7 @@ def _train_loop(
         _create_run_folder(run, spec)
         clear_stop(run)  # a resumed session is training again until it says otherwise
     trainer = Trainer(spec, dataset, device)
+    created = resumed_state is None  # this command made the run folder
     if resumed_state is not None:
         trainer.load_state(resumed_state)
         del resumed_state
@@ -804,6 +807,17 @@ def _train_loop(
                 "samples_per_s": cfg.batch_size / seconds,
                 "seconds": seconds,
             }
+            probed = trainer.step == start_step + BUDGET_PROBE_STEPS
+            if checks_on and cfg.time_budget > 0 and probed:
+                try:
+                    _check_budget_reaches_a_check(
+                        cfg, rows, row, spent_before, time.perf_counter() - start_time,
+                        run if created else None, device,
+                    )  # fmt: skip
+                except ConfigError:
+                    bar.leave = False  # the error is the last line the user sees
+                    bar.close()
+                    raise
             patience_out = False
             if main:
                 rows.append(row)
@@ -837,6 +851,35 @@ def _train_loop(
         main,
         stopped,
         best_record(best) if (best := best_check(quality)[0]) is not None else None,
+    )
+
+
+def _check_budget_reaches_a_check(
+    cfg: TrainConfig,
+    rows: list[dict],
+    row: dict,
+    spent_before: float,
+    elapsed: float,
+    new_run: Path | None,
+    device: torch.device,
+) -> None:
+    """After the first steps of a session: refuse a time budget that cannot reach the next
+    quality check even at the fastest step measured so far (a run that stops before it has no
+    best checkpoint and nothing to say about its quality). Decided on rank 0, for all. A run
+    folder this command created is removed: it holds nothing but its settings."""
+    probe = [r["seconds"] for r in rows[-BUDGET_PROBE_STEPS + 1 :]] + [row["seconds"]]
+    step_time = min(probe) if probe else 0.0
+    next_check = min(cfg.steps, (row["step"] // cfg.eval_every + 1) * cfg.eval_every)
+    needed = spent_before + elapsed + (next_check - row["step"]) * step_time
+    short = distributed.from_main(needed > cfg.time_budget, device)
+    if not short:
+        return
+    if new_run is not None and distributed.rank() == 0:
+        shutil.rmtree(new_run, ignore_errors=True)
+    raise ConfigError(
+        f"--time-budget {cfg.time_budget:g} s cannot reach the quality check at step "
+        f"{next_check}: a step takes {step_time:.2g} s here, so that check needs about "
+        f"{needed:.0f} s; give a larger --time-budget or a smaller --eval-every"
     )
 
 
