@@ -63,27 +63,29 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {name: 0 for name in CLASSES}
     left_out = {"no class": 0, "byte copy": 0}
     seen: set[str] = set()
-    with unpacked("real_0ad", PACKAGE, deb) as (root, version):
-        with zipfile.ZipFile(root / ARCHIVE) as archive:
-            for path in sorted(archive.namelist()):
-                if not (path.startswith("audio/") and path.endswith(".ogg")):
-                    continue
-                name = sound_class(path)
-                if name is None:
-                    left_out["no class"] += 1
-                    continue
-                data = archive.read(path)
-                digest = hashlib.sha256(data).hexdigest()
-                if digest in seen:
-                    left_out["byte copy"] += 1
-                    continue
-                seen.add(digest)
-                # the folder after audio/ keeps takes of the same name apart (arrow_wood_1 and
-                # arrow_metal_1 live in one folder, but footsteps of two grounds share stems)
-                target = out / name / path.removeprefix("audio/").replace("/", "__")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                counts[name] += 1
+    with (
+        unpacked("real_0ad", PACKAGE, deb) as (root, version),
+        zipfile.ZipFile(root / ARCHIVE) as archive,
+    ):
+        for path in sorted(archive.namelist()):
+            if not (path.startswith("audio/") and path.endswith(".ogg")):
+                continue
+            name = sound_class(path)
+            if name is None:
+                left_out["no class"] += 1
+                continue
+            data = archive.read(path)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in seen:
+                left_out["byte copy"] += 1
+                continue
+            seen.add(digest)
+            # the archive path as the file name (attack__impact__arrow_wood_1.ogg): files of
+            # one stem in two folders never collide, and the name says where each came from
+            target = out / name / path.removeprefix("audio/").replace("/", "__")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            counts[name] += 1
 
     record = {
         "package": PACKAGE,
