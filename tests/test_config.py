@@ -39,7 +39,8 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*.toml"))
 # every field written out: a changed default in config.py must not change a preset unnoticed.
 # Changed on purpose since: every preset's framing and log floor (lead_in, log_floor: a lead-in
 # of win - hop and a floor that inverts to silence, docs/phase.md); added since: patience and
-# time_budget, off in every preset (docs/training.md).
+# time_budget, off in every preset (docs/training.md); lecam_weight and transition_start/end,
+# off in every preset (docs/training.md, small data).
 # PAPER_TRAIN: the paper's training settings, which both paper presets use.
 PAPER_TRAIN = {
     "steps": 100000,
@@ -57,6 +58,9 @@ PAPER_TRAIN = {
     "recon_weight": 0.01,
     "class_weight": 0.0,
     "gen_class_weight": 0.0,
+    "lecam_weight": 0.0,
+    "transition_start": 0,
+    "transition_end": 0,
     "recon_every": 1,
     "recon_iters": 50,
     "recon_phase": "griffin-lim",
@@ -169,6 +173,9 @@ BEFORE_FILES = {
             "recon_weight": 0.0,
             "class_weight": 1.0,
             "gen_class_weight": 1.0,
+            "lecam_weight": 0.0,
+            "transition_start": 0,
+            "transition_end": 0,
             "recon_every": 1,
             "recon_iters": 16,
             "recon_phase": "fast-griffin-lim",
