@@ -198,6 +198,21 @@ BEFORE_FILES = {
     },
 }
 
+# added since: cpu-1s, tiny's networks and recipe at paper-16k's clip, with its own stopping
+BEFORE_FILES["cpu-1s"] = {
+    "description": "CPU 1-second model: 1.024 s, 256 frames x 128 bins, the paper-16k STFT",
+    "features": {**BEFORE_FILES["tiny"]["features"], "clip_samples": 16384},
+    "model": {**BEFORE_FILES["tiny"]["model"], "gen_start": (8, 4)},
+    "train": {
+        **BEFORE_FILES["tiny"]["train"],
+        "steps": 4000,
+        "patience": 4,
+        "eval_every": 250,
+        "preview_every": 500,
+        "checkpoint_every": 500,
+    },
+}
+
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,7 +330,10 @@ def test_a_config_file_names_a_base_and_the_changes(tmp_path):
         ('base = "tiny"\n[train]\nsteps = 0\n', "steps must be at least 1"),
         ('base = "tiny"\n[features]\nclip_samples = 16384\n', "the model makes 128 x 128 spec"),
         ('base = "tiny"\n[features]\nwin_length = 300\n', "win_length 300 exceeds n_fft 254"),
-        ('base = "small"\n', "base 'small' is neither a preset (paper-16k, paper-64k, tiny)"),
+        (
+            'base = "small"\n',
+            "base 'small' is neither a preset (cpu-1s, paper-16k, paper-64k, tiny)",
+        ),
         ('base = "bad.toml"\n', "bad.toml': its chain of bases comes back to itself"),
         ('base = "tiny"\n[train\n', "is not valid TOML: "),
         ("base = 3\n", "base must be a string"),

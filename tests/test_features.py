@@ -14,7 +14,13 @@ from sfxgan.errors import ConfigError
 
 
 @pytest.mark.parametrize(
-    ("name", "shape"), [("paper-16k", (256, 128)), ("paper-64k", (512, 256)), ("tiny", (128, 128))]
+    ("name", "shape"),
+    [
+        ("paper-16k", (256, 128)),
+        ("paper-64k", (512, 256)),
+        ("tiny", (128, 128)),
+        ("cpu-1s", (256, 128)),
+    ],
 )
 def test_preset_spectrogram_shapes(name, shape):
     features = get_preset(name).features
