@@ -62,7 +62,8 @@ MIN_FD_GAIN = 0.02
 CLASS_FIT_SLACK = 0.05
 BEST_RULE = (
     f"lowest FD (by {100 * MIN_FD_GAIN:.0f} %) at a class fit at most "
-    f"{100 * CLASS_FIT_SLACK:.0f} points below the best's"
+    f"{100 * CLASS_FIT_SLACK:.0f} points below the best's, or a class fit more than "
+    f"{100 * CLASS_FIT_SLACK:.0f} points above it"
 )
 # the overall columns of quality.csv; the PER_CLASS ones follow as <figure>:<class name>
 FIGURES = (
