@@ -762,15 +762,7 @@ def _train_loop(
     cfg = spec.train
     rows, tracker, quality = [], None, []
     if main:
-        rows = read_metrics(run, trainer.step)
-        write_metrics(run, rows)  # drop rows logged after the checkpoint we resume from
-        # every eval_every steps and at the end; a run shorter than eval_every has no checks
-        # (its judge would cost more than it says)
-        if 0 < cfg.eval_every <= cfg.steps:
-            tracker = QualityTracker.start(run, spec, dataset, log=to_stderr if progress else None)
-            quality = read_quality(run, trainer.step)  # drop rows after the resumed checkpoint
-            write_quality(run, quality, tracker.fields)
-
+        rows, tracker, quality = _session_logs(run, spec, dataset, trainer.step, progress)
     if progress and main:
         to_stderr(f"torch threads: {threads.current_choice()}")
     start_step, start_time = trainer.step, time.perf_counter()
@@ -807,17 +799,9 @@ def _train_loop(
                 "samples_per_s": cfg.batch_size / seconds,
                 "seconds": seconds,
             }
-            probed = trainer.step == start_step + BUDGET_PROBE_STEPS
-            if checks_on and cfg.time_budget > 0 and probed:
-                try:
-                    _check_budget_reaches_a_check(
-                        cfg, rows, row, spent_before, time.perf_counter() - start_time,
-                        run if created else None, device,
-                    )  # fmt: skip
-                except ConfigError:
-                    bar.leave = False  # the error is the last line the user sees
-                    bar.close()
-                    raise
+            if trainer.step == start_step + BUDGET_PROBE_STEPS:
+                spent = spent_before + time.perf_counter() - start_time
+                _check_budget_reaches_a_check(cfg, rows, row, spent, created, run, device, bar)
             patience_out = False
             if main:
                 rows.append(row)
@@ -854,28 +838,50 @@ def _train_loop(
     )
 
 
+def _session_logs(
+    run: Path, spec: RunSpec, dataset: SoundDataset, step: int, progress: bool
+) -> tuple[list[dict], QualityTracker | None, list[dict]]:
+    """Rank 0's logs at the start of a session: the metrics rows and quality checks up to
+    `step` (rows logged after the checkpoint we resume from are dropped), and the quality
+    tracker when the run has checks (every eval_every steps and at the end; a run shorter than
+    eval_every has none: its judge would cost more than it says)."""
+    cfg = spec.train
+    rows = read_metrics(run, step)
+    write_metrics(run, rows)
+    tracker, quality = None, []
+    if 0 < cfg.eval_every <= cfg.steps:
+        tracker = QualityTracker.start(run, spec, dataset, log=to_stderr if progress else None)
+        quality = read_quality(run, step)
+        write_quality(run, quality, tracker.fields)
+    return rows, tracker, quality
+
+
 def _check_budget_reaches_a_check(
     cfg: TrainConfig,
     rows: list[dict],
     row: dict,
-    spent_before: float,
-    elapsed: float,
-    new_run: Path | None,
+    spent: float,
+    created: bool,
+    run: Path,
     device: torch.device,
+    bar: tqdm,
 ) -> None:
     """After the first steps of a session: refuse a time budget that cannot reach the next
     quality check even at the fastest step measured so far (a run that stops before it has no
     best checkpoint and nothing to say about its quality). Decided on rank 0, for all. A run
-    folder this command created is removed: it holds nothing but its settings."""
-    probe = [r["seconds"] for r in rows[-BUDGET_PROBE_STEPS + 1 :]] + [row["seconds"]]
-    step_time = min(probe) if probe else 0.0
-    next_check = min(cfg.steps, (row["step"] // cfg.eval_every + 1) * cfg.eval_every)
-    needed = spent_before + elapsed + (next_check - row["step"]) * step_time
-    short = distributed.from_main(needed > cfg.time_budget, device)
-    if not short:
+    folder this command `created` is removed: it holds nothing but its settings."""
+    if not (0 < cfg.eval_every <= cfg.steps and cfg.time_budget > 0):
         return
-    if new_run is not None and distributed.rank() == 0:
-        shutil.rmtree(new_run, ignore_errors=True)
+    probe = [r["seconds"] for r in rows[-BUDGET_PROBE_STEPS + 1 :]] + [row["seconds"]]
+    step_time = min(probe)
+    next_check = min(cfg.steps, (row["step"] // cfg.eval_every + 1) * cfg.eval_every)
+    needed = spent + (next_check - row["step"]) * step_time
+    if not distributed.from_main(needed > cfg.time_budget, device):
+        return
+    if created and distributed.rank() == 0:
+        shutil.rmtree(run, ignore_errors=True)
+    bar.leave = False  # the error is the last line the user sees
+    bar.close()
     raise ConfigError(
         f"--time-budget {cfg.time_budget:g} s cannot reach the quality check at step "
         f"{next_check}: a step takes {step_time:.2g} s here, so that check needs about "
