@@ -208,6 +208,7 @@ BEFORE_FILES["cpu-1s"] = {
         "steps": 4000,
         "patience": 4,
         "eval_every": 250,
+        "lecam_weight": 0.01,
         "preview_every": 500,
         "checkpoint_every": 500,
     },
