@@ -111,7 +111,7 @@ def save_curves(path: Path, curves: dict, sets: list[str], options: list[str]) -
     for col, data in enumerate(sets):
         for row, (key, label) in enumerate(metrics):
             ax = axes[row][col]
-            for option in options:
+            for number, option in enumerate(options):
                 logs = curves.get((data, option))
                 if not logs:
                     continue
@@ -119,9 +119,10 @@ def save_curves(path: Path, curves: dict, sets: list[str], options: list[str]) -
                 values = np.array(
                     [[next(r[key] for r in rows if r["step"] == s) for s in steps] for rows in logs]
                 )
-                (line,) = ax.plot(steps, np.median(values, axis=0), marker="o", label=option)
+                color = f"C{number}"  # an option's colour in every panel
+                ax.plot(steps, np.median(values, axis=0), marker="o", label=option, color=color)
                 low, high = values.min(axis=0), values.max(axis=0)
-                ax.fill_between(steps, low, high, alpha=0.12, color=line.get_color())
+                ax.fill_between(steps, low, high, alpha=0.12, color=color)
             ax.set_title(f"{data}: {label}")
             ax.set_xlabel("step")
             ax.grid(alpha=0.3)

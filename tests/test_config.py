@@ -39,8 +39,8 @@ EXPERIMENTS = sorted((ROOT / "experiments").glob("*.toml"))
 # every field written out: a changed default in config.py must not change a preset unnoticed.
 # Changed on purpose since: every preset's framing and log floor (lead_in, log_floor: a lead-in
 # of win - hop and a floor that inverts to silence, docs/phase.md); added since: patience and
-# time_budget, off in every preset (docs/training.md); lecam_weight and transition_start/end,
-# off in every preset (docs/training.md, small data).
+# time_budget, off in every preset (docs/training.md); lecam_weight (0.01 in tiny and cpu-1s)
+# and transition_start/end (off in every preset; docs/training.md, small data).
 # PAPER_TRAIN: the paper's training settings, which both paper presets use.
 PAPER_TRAIN = {
     "steps": 100000,
@@ -173,7 +173,7 @@ BEFORE_FILES = {
             "recon_weight": 0.0,
             "class_weight": 1.0,
             "gen_class_weight": 1.0,
-            "lecam_weight": 0.0,
+            "lecam_weight": 0.01,
             "transition_start": 0,
             "transition_end": 0,
             "recon_every": 1,
@@ -208,7 +208,6 @@ BEFORE_FILES["cpu-1s"] = {
         "steps": 4000,
         "patience": 4,
         "eval_every": 250,
-        "lecam_weight": 0.01,
         "preview_every": 500,
         "checkpoint_every": 500,
     },

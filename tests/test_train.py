@@ -615,6 +615,7 @@ def test_lazy_gradient_penalty_runs_on_every_kth_critic_update_with_k_times_the_
     monkeypatch.setattr(train_module, "gradient_penalty", recording)
     # no auxiliary classifier, so that the critic's loss is the Wasserstein term and the penalty
     settings = {**QUICK, "steps": 3, "n_critic": 2, "gp_every": 3, "class_weight": 0.0}
+    settings["lecam_weight"] = 0.0  # nor LeCam's term
     train(demo_dir, tmp_path / "run", "tiny", settings, progress=False)
     assert [batch for batch, _ in calls] == [4, 4]  # critic updates 0 and 3 of 0..5
     with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
