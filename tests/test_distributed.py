@@ -144,6 +144,7 @@ def test_two_processes_train_the_same_model_as_one_and_resume_in_one(demo_dir, t
         "config.json",
         "metrics.csv",
         "previews",
+        "stopped.json",
     ]
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == [
         "latest.pt",
