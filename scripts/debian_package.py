@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -55,3 +56,19 @@ def unpacked(script: str, package: str, deb: Path | None) -> Iterator[tuple[Path
             ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
         ).stdout.strip()
         yield tmp / "x", version
+
+
+def write_record(out: Path, script: str, record: dict, left_out: str) -> None:
+    """Write what a script did to `OUT/.SCRIPT.json` (hidden, so that the scanner does not list
+    it as a skipped file) and print its summary: the package, the clips per class (from
+    `record["counts"]`) and `left_out`, one line on what was not taken."""
+    (out / f".{script}.json").write_text(json.dumps(record, indent=2) + "\n")
+    counts = record["counts"]
+    width = max(map(len, counts))
+    print(
+        f"{record['package']} {record['version']}: {sum(counts.values())} clips in "
+        f"{len(counts)} classes in {out}"
+    )
+    for name, n in counts.items():
+        print(f"  {name:{width}s} {n:3d}")
+    print(f"  left out: {left_out}")

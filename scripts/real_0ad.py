@@ -22,12 +22,11 @@ tests never need it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sys
 import zipfile
 
-from debian_package import parse_arguments, unpacked
+from debian_package import parse_arguments, unpacked, write_record
 
 PACKAGE = "0ad-data"
 ARCHIVE = "usr/share/games/0ad/mods/public/public.zip"
@@ -96,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         "counts": counts,
         "left_out": left_out,
     }
-    (out / ".real_0ad.json").write_text(json.dumps(record, indent=2) + "\n")
-    total = sum(counts.values())
-    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {out}")
-    for name, n in counts.items():
-        print(f"  {name:12s} {n:3d}")
-    print(
-        f"  left out: {left_out['no class']} sounds of no class, "
-        f"{left_out['byte copy']} byte copies (counted in .real_0ad.json)"
+    write_record(
+        out,
+        "real_0ad",
+        record,
+        (
+            f"{left_out['no class']} sounds of no class, {left_out['byte copy']} byte copies "
+            "(counted in .real_0ad.json)"
+        ),
     )
     return 0
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import re
 import shutil
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from debian_package import parse_arguments, unpacked
+from debian_package import parse_arguments, unpacked, write_record
 
 PACKAGE = "hydrogen-drumkits"
 KITS = "usr/share/hydrogen/data/drumkits"
@@ -236,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         "per_kit": per_kit,
         "left_out": left_out,
     }
-    (out / ".real_drums.json").write_text(json.dumps(record, indent=2) + "\n")
-    total = sum(counts.values())
-    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {out}")
-    for name, n in counts.items():
-        print(f"  {name:10s} {n:3d}")
-    print(f"  left out: {len(left_out)} files (listed with the reason in .real_drums.json)")
+    write_record(
+        out,
+        "real_drums",
+        record,
+        f"{len(left_out)} files (listed with the reason in .real_drums.json)",
+    )
     return 0
 
 

@@ -16,12 +16,11 @@ benchmark, not a test input: the tests never need it.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
 
-from debian_package import parse_arguments, unpacked
+from debian_package import parse_arguments, unpacked, write_record
 
 PACKAGE = "wesnoth-1.16-data"
 SOUNDS = "usr/share/games/wesnoth/1.16/data/core/sounds"
@@ -90,12 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         "counts": counts,
         "left_out": left_out,
     }
-    (out / ".real_sfx.json").write_text(json.dumps(record, indent=2) + "\n")
-    total = sum(counts.values())
-    print(f"{PACKAGE} {version}: {total} clips in {len(counts)} classes in {out}")
-    for name, n in counts.items():
-        print(f"  {name:10s} {n:3d}")
-    print(f"  left out: {len(left_out)} files of no family (listed in .real_sfx.json)")
+    write_record(
+        out, "real_sfx", record, f"{len(left_out)} files of no family (listed in .real_sfx.json)"
+    )
     return 0
 
 
