@@ -50,6 +50,18 @@ def test_the_best_check_and_the_checks_since_it_come_from_the_rows_alone():
     assert best_check(rows[:2]) == (rows[1], 0)
 
 
+def test_the_class_fit_floor_does_not_slide_with_each_new_best():
+    """A run whose FD keeps falling while its class fit slides a few points a check keeps the
+    check within the slack of its highest class fit, not one that slid further step by step."""
+    rows = [check(100, 20.0, 0.90), check(200, 18.0, 0.86), check(300, 16.0, 0.82)]
+    # each check is within the slack of the one before, and each has the clearly lower FD
+    assert is_better(rows[2], rows[1])
+    # but the last is more than the slack below the highest class fit (90 %)
+    assert not is_better(rows[2], rows[1], top_fit=0.90)
+    best, since = best_check(rows)
+    assert best is rows[1] and since == 1
+
+
 def expected_stop(rows: list[dict], patience: int) -> int | None:
     """The step of the first check after which `patience` checks had not beaten the best."""
     for i in range(len(rows)):
@@ -87,7 +99,7 @@ def test_patience_stops_the_run_at_its_first_stall_and_keeps_the_best(demo_dir, 
     assert "lowest FD" in best["best"]["rule"]
     assert "critic" not in best  # generation weights only: a run resumes from latest.pt
     assert result.stderr.count("the best so far") == sum(
-        is_better(row, best_check(rows[:i])[0]) for i, row in enumerate(rows)
+        best_check(rows[: i + 1])[1] == 0 for i in range(len(rows))
     )
 
 

@@ -22,7 +22,6 @@ import pytest
 
 from sfxgan.apps.demo import write_demo_dataset
 from sfxgan.apps.takes import generate_to_folder
-from sfxgan.config import get_preset
 from sfxgan.data.dataset import load_dataset
 from sfxgan.evaluate import mean_spectrum_check
 from sfxgan.evaluate.evaluation import evaluate
@@ -32,6 +31,7 @@ from sfxgan.training.trainer import train
 SEEDS = [int(s) for s in os.environ.get("SFXGAN_QUALITY_SEEDS", "0,1,2").split(",")]
 PRECISION = "fp32"
 PER_CLASS = 20  # generated clips per class, as `make demo`
+DEMO_STOP = {"steps": 400, "eval_every": 100}  # `make demo`'s stop (the Makefile's DEMO_STOP)
 
 # The bounds (docs/results.md gives each seed's figure beside them):
 CLASS_FIT_AT_LEAST = 0.6  # overall; chance is 0.2
@@ -76,8 +76,9 @@ def test_tiny_learns_every_demo_class_without_copying_and_with_its_envelope(
     """`make demo`'s job (demo data seed 0, 40 per class, the tiny preset) at a training seed,
     then 20 clips per class evaluated with the run's judge."""
     run = tmp_path / "run"
-    result = train(demo_data, run, "tiny", {"seed": seed, "precision": PRECISION}, progress=False)
-    assert result.step == get_preset("tiny").train.steps and not result.interrupted
+    settings = {"seed": seed, "precision": PRECISION, **DEMO_STOP}
+    result = train(demo_data, run, "tiny", settings, progress=False)
+    assert result.step == DEMO_STOP["steps"] and not result.interrupted
     sampler = Sampler.from_run(run)
     dataset = load_dataset(demo_data, sampler.spec.features, log=None, progress=False)
     fits = mean_spectrum_check(sampler, dataset)

@@ -333,11 +333,6 @@ class TrainConfig:
             (self.eval_every >= 0, "eval_every must be 0 (off) or more"),
             (self.patience >= 0, "patience must be 0 (off) or more"),
             (self.time_budget >= 0, "time_budget must be 0 (none) or more seconds"),
-            (
-                self.patience == 0 or 0 < self.eval_every <= self.steps,
-                "patience counts quality checks, and this run has none: give --eval-every N "
-                "(at most --steps) with --patience, or drop --patience",
-            ),
             (0 <= self.augment_p <= 1, "augment_p must be in [0, 1]"),
             (
                 self.augment == "none" or set(self.augment.split(",")) <= set(AUGMENTATIONS),

@@ -46,7 +46,6 @@ from sfxgan.evaluate.tracking import (
     QualityTracker,
     best_check,
     best_record,
-    is_better,
     read_quality,
     save_quality_curves,
     write_quality,
@@ -644,6 +643,13 @@ def train(
     run = Path(run)
     spec, resumed_state = _run_spec(run, data, preset_name, dict(settings or {}), resume)
     cfg = spec.train
+    # a preset's patience rests when a short run has no checks; a patience the user asks for
+    # must have checks to count
+    if (settings or {}).get("patience", 0) > 0 and not 0 < cfg.eval_every <= cfg.steps:
+        raise ConfigError(
+            "patience counts quality checks, and this run has none: give --eval-every N "
+            "(at most --steps) with --patience, or drop --patience"
+        )
     if cfg.class_weight > 0 and spec.model.critic_conditioning != "projection":
         raise ConfigError(
             "class_weight > 0 (the auxiliary classifier) needs --critic-conditioning projection: "
@@ -979,10 +985,9 @@ def _after_step(
     if step % cfg.preview_every == 0 or last:
         trainer.write_previews(run, rows)
     if tracker and _is_check_step(cfg, step):
-        best_before = best_check(quality)[0]
         quality.append(trainer.track_quality(tracker, run, rows, quality))
         line = quality_line(quality[-1], step)
-        if is_better(quality[-1], best_before):
+        if best_check(quality)[1] == 0:  # this check is the new best
             save_best(run, trainer.state(), step, best_record(quality[-1]))
             line += "; the best so far (checkpoints/best.pt)"
         bar.write(line, file=sys.stderr)
