@@ -110,7 +110,7 @@ def _add_finish_options(p: argparse.ArgumentParser) -> None:
         help=f"bring each take to this integrated loudness ({LOUDNESS_RANGE[0]:g} to "
         f"{LOUDNESS_RANGE[1]:g} LUFS, ITU-R BS.1770-4 measured by pyloudnorm: "
         f"{LOUDNESS_EXTRA}) instead of peak-normalising it; a take whose true peak would pass "
-        "--true-peak stays quieter, and the command says which",
+        "--true-peak stays quieter: the command says how many, generated.json which",
     )
     group.add_argument(
         "--true-peak",

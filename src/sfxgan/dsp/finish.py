@@ -26,7 +26,7 @@ delivered file, at its rate.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import soxr
@@ -107,7 +107,8 @@ class Finish:
     @classmethod
     def from_record(cls, record: dict | None) -> Finish:
         """The finish of a record; one written before finishing existed had today's."""
-        return cls(**record) if record else cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (record or {}).items() if k in known})
 
     def describe(self, model_rate: int | None = None) -> str:
         """One phrase: 'at 48000 Hz, -16 LUFS under -1 dBTP, DC removed, 5 ms fade-out'."""
@@ -285,7 +286,7 @@ def quieter_note(quieter: dict[str, dict[int, float | None]], finish: Finish, re
     reached = [lufs for takes in quieter.values() for lufs in takes.values() if lufs is not None]
     lowest = f", down to {min(reached):.1f} LUFS" if reached else ""
     unmeasured = count - len(reached)
-    too_quiet = f"; {unmeasured} too quiet to measure, brought to the ceiling" if unmeasured else ""
+    too_quiet = f"; {unmeasured} too quiet to measure" if unmeasured else ""
     per_class = ", ".join(f"{name} {len(takes)}" for name, takes in quieter.items())
     return (
         f"note: {count} takes are quieter than {finish.loudness:g} LUFS ({per_class}{lowest}): "
