@@ -68,6 +68,30 @@ def test_a_take_is_what_generate_writes_for_the_same_seed(studio):
         assert sorted(archive.namelist()) == sorted(p.name for p in rendered.wavs)
 
 
+def test_the_files_of_a_finished_take_are_what_generate_would_deliver(studio, tmp_path):
+    """48 kHz at -16 LUFS on the page: the WAVs played and downloaded are generate's
+    `--rate 48000 --loudness -16` takes of the same seed, and the ZIP holds them."""
+    from sfxgan.apps.takes import generate_to_folder
+
+    take = studio.new_take("rain", count=2, seed=3)
+    finish = studio.finish(48_000, -16)
+    assert finish == studio.finish("48000", "-16")  # as the page's boxes may send them
+    rendered = studio.render(take, studio.voice("rain"), finish)
+    assert rendered.finish == finish and rendered.quieter in (0, 1, 2)
+    generate_to_folder(studio.sampler, tmp_path, 2, ["rain"], 3, finish=finish)
+    for i, wav in enumerate(rendered.wavs):
+        info = sf.info(wav)
+        assert (info.samplerate, info.subtype) == (48_000, "PCM_16")
+        # the same sound at the same level, up to the page's generator call (as above)
+        page = sf.read(wav, dtype="float32")[0]
+        written = sf.read(tmp_path / "rain" / f"rain_{i}.wav", dtype="float32")[0]
+        assert page.shape == written.shape == (3 * 8192,)
+        assert np.abs(page - written).max() < 1e-3
+    with zipfile.ZipFile(rendered.zip_path) as archive:
+        assert archive.read(rendered.wavs[0].name) == rendered.wavs[0].read_bytes()
+    assert studio.finish(0, None).is_default and studio.finish(16_000, "").is_default
+
+
 def test_variation_scales_the_latents_and_zero_gives_one_central_sound(studio):
     take = studio.new_take("engine", count=3, seed=0)
     central = studio.log_specs(take, studio.voice("engine", variation=0.0))
@@ -130,6 +154,9 @@ def test_morph_runs_from_one_clip_to_another(studio):
         (lambda s: s.new_take("rain", 4, None), "seed must be a whole number"),
         (lambda s: s.morph(s.new_take("rain", 4, 0), 1, 9, 5), "last clip must be"),
         (lambda s: s.reroll(s.new_take("rain", 4, 0), 5), "clip must be a whole number from 1"),
+        (lambda s: s.finish(100), "rate must be a whole number from 8000 to 192000, got 100"),
+        (lambda s: s.finish(0, 5), "loudness must be from -60 to 0, got 5"),
+        (lambda s: s.finish(0, "loud"), "loudness must be a number from -60 to 0"),
     ],
 )
 def test_bad_requests_are_refused_with_a_message(studio, request_, message):

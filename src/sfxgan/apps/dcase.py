@@ -18,6 +18,11 @@ Conversion of each clip (docs/dcase.md says why):
    10 ms raised-cosine fade-out, so that the cut is not a click;
 4. peak-normalised to -1 dBFS (after resampling, which can overshoot a peak of 1);
 5. written as 16-bit PCM, without dither (the padding stays exact digital silence).
+
+`--loudness` (dsp.finish) brings each clip to a loudness under a true-peak ceiling in step 4
+instead of its peak, and with it the clip's DC is removed before step 2 and the sound's end is
+faded out over the longer of --fade-ms and step 3's fade (also where the clip is exactly 4 s);
+`--fade-ms` alone does the same with step 4's peak. The rate is the layout's: no --rate.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import soxr
 from sfxgan import __version__
 from sfxgan.apps.takes import WAV_HEADER, check_disk, clip_bar
 from sfxgan.data.audio import AUDIO_EXTENSIONS, fit_length, write_wav
+from sfxgan.dsp.finish import Finish, Finished, fade_out, quieter_note, remove_dc, to_loudness
 from sfxgan.errors import SfxganError
 from sfxgan.files import write_json_atomic
 from sfxgan.generate import BATCH, Sampler
@@ -145,33 +151,44 @@ def dcase_folders(class_names: list[str]) -> dict[str, str]:
 def to_dcase_clip(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """One clip of the model (any rate, any length) -> 88 200 float32 samples at 22 050 Hz,
     peak -1 dBFS: resampled, cut (keeping the start) or padded with silence, the edge faded."""
+    return finish_dcase_clip(audio, sample_rate, Finish()).audio
+
+
+def finish_dcase_clip(audio: np.ndarray, sample_rate: int, finish: Finish) -> Finished:
+    """`to_dcase_clip` with a finish (the module docstring): its DC, fade and loudness."""
     audio = np.asarray(audio, dtype=np.float32)
+    if finish.remove_dc:
+        audio = remove_dc(audio)
     if sample_rate != DCASE_SAMPLE_RATE:
         audio = soxr.resample(audio, sample_rate, DCASE_SAMPLE_RATE, quality=RESAMPLE_QUALITY)
     sound = min(len(audio), DCASE_SAMPLES)  # samples of sound; the rest is padding
     clip = fit_length(audio, DCASE_SAMPLES, crop="start").copy()
-    if len(audio) != DCASE_SAMPLES:
-        fade = min(round(FADE_SECONDS * DCASE_SAMPLE_RATE), sound)
-        # raised cosine from 1 to 0 over the last `fade` samples of sound
-        ramp = 0.5 * (1.0 + np.cos(np.pi * (np.arange(1, fade + 1) / fade)))
-        clip[sound - fade : sound] *= ramp.astype(np.float32)
+    fade = FADE_SECONDS if len(audio) != DCASE_SAMPLES else 0.0
+    fade = max(fade, finish.fade_ms / 1000)
+    if fade:
+        fade_out(clip[:sound], round(fade * DCASE_SAMPLE_RATE))  # in place, through the view
+    if finish.loudness is not None:
+        return to_loudness(clip, DCASE_SAMPLE_RATE, finish.loudness, finish.true_peak)
     peak = float(np.abs(clip).max())
     # a silent clip stays silent rather than becoming amplified rounding noise
-    return clip * np.float32(PEAK / peak) if peak > 1e-8 else clip
+    return Finished(clip * np.float32(PEAK / peak) if peak > 1e-8 else clip, DCASE_SAMPLE_RATE)
 
 
-def _length_note(model_seconds: float) -> str:
+def _length_note(model_seconds: float, fade_ms: float = 0.0) -> str:
     target = f"{DCASE_SECONDS} s"
     if abs(model_seconds - DCASE_SECONDS) < 0.5 / DCASE_SAMPLE_RATE:
+        if fade_ms:
+            return f"none: the model's clips are {target} ({fade_ms:g} ms fade-out at the end)"
         return f"none: the model's clips are {target}"
+    fade = max(FADE_SECONDS * 1000, fade_ms)
     if model_seconds < DCASE_SECONDS:
         return (
             f"padded {model_seconds:g} s -> {target} with silence at the end "
-            f"({FADE_SECONDS * 1000:g} ms fade-out at the end of the sound)"
+            f"({fade:g} ms fade-out at the end of the sound)"
         )
     return (
         f"cropped {model_seconds:g} s -> {target}, keeping the start "
-        f"({FADE_SECONDS * 1000:g} ms fade-out before the cut)"
+        f"({fade:g} ms fade-out before the cut)"
     )
 
 
@@ -229,8 +246,10 @@ def write_dcase(
     n_iter: int,
     batch_size: int = BATCH,
     progress: bool = False,
+    finish: Finish | None = None,
 ) -> dict[str, list[Path]]:
-    """Write OUT/<Category>/0001.wav... (4 s, mono, 16-bit, 22 050 Hz) and OUT/dcase.json.
+    """Write OUT/<Category>/0001.wav... (4 s, mono, 16-bit, 22 050 Hz) and OUT/dcase.json,
+    finished as `finish` says (the module docstring; its rate must be None).
 
     Classes of the run that are DCASE categories (after `dcase_category`) go to the category's
     folder, others under their own name (said on stderr). Everything is checked before anything
@@ -244,6 +263,10 @@ def write_dcase(
             f"the DCASE layout numbers clips 0001 to {MAX_CLIPS_PER_CLASS:04d}; "
             f"ask for 1 to {MAX_CLIPS_PER_CLASS} per class, not {per_class}"
         )
+    finish = finish or Finish()
+    if finish.rate is not None:
+        raise SfxganError(f"the DCASE layout is {DCASE_SAMPLE_RATE} Hz; a finish has no rate here")
+    finish.check(DCASE_SAMPLE_RATE, DCASE_SAMPLES)
     folders = dcase_folders(names)
     _check_folder(out, list(folders.values()), per_class)
     check_disk(out, len(names) * per_class * (WAV_HEADER + 2 * DCASE_SAMPLES))
@@ -266,8 +289,9 @@ def write_dcase(
             file=sys.stderr,
         )
 
-    record = _record(sampler, names, folders, per_class, seed, phase, n_iter)
+    record = _record(sampler, names, folders, per_class, seed, phase, n_iter, finish)
     written: dict[str, list[Path]] = {}
+    quieter: dict[str, dict[int, float | None]] = {}  # folder -> clip number -> LUFS
     bar = clip_bar(len(names) * per_class, progress)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -280,16 +304,24 @@ def write_dcase(
             written[folders[name]] = paths = []
             for batch in batches:  # unnormalised: the one normalisation is after resampling
                 for index, clip in zip(batch.indices, batch.audio, strict=True):
-                    dcase = to_dcase_clip(clip, sampler.sample_rate)
-                    paths.append(
-                        write_wav(out / folders[name] / clip_name(index), dcase, DCASE_SAMPLE_RATE)
-                    )
+                    dcase = finish_dcase_clip(clip, sampler.sample_rate, finish)
+                    path = out / folders[name] / clip_name(index)
+                    paths.append(write_wav(path, dcase.audio, DCASE_SAMPLE_RATE))
+                    if dcase.quieter:
+                        quieter.setdefault(folders[name], {})[index + 1] = dcase.loudness
                     bar.update()
+        if finish.loudness is not None:
+            record["quieter"] = {
+                folder: {clip_name(i - 1): lufs for i, lufs in clips.items()}
+                for folder, clips in quieter.items()
+            }
         write_json_atomic(out / "dcase.json", {**record, "complete": True})
     except OSError as exc:
         raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
     finally:
         bar.close()
+    if quieter:
+        print(quieter_note(quieter, finish, str(out / "dcase.json")), file=sys.stderr)
     return written
 
 
@@ -301,6 +333,7 @@ def _record(
     seed: int,
     phase: str,
     n_iter: int,
+    finish: Finish,
 ) -> dict:
     """dcase.json: what made the set, in which format, and how it was converted."""
     model_rate = sampler.sample_rate
@@ -330,13 +363,8 @@ def _record(
             "clips_per_class": per_class,
             "files": f"{clip_name(0)} ... {clip_name(per_class - 1)}",
         },
-        "conversion": {
-            "resampling": f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}, "
-            f"{model_rate} Hz -> {DCASE_SAMPLE_RATE} Hz",
-            "length": _length_note(model_seconds),
-            "normalisation": f"peak {PEAK_DBFS:g} dBFS per clip, after resampling",
-            "dither": "none",
-        },
+        "conversion": _conversion(model_rate, model_seconds, finish),
+        "finish": finish.record(),
         "classes": [
             {
                 "class": name,
@@ -347,3 +375,23 @@ def _record(
             for name in names
         ],
     }
+
+
+def _conversion(model_rate: int, model_seconds: float, finish: Finish) -> dict:
+    if finish.loudness is None:
+        level = f"peak {PEAK_DBFS:g} dBFS per clip, after resampling"
+    else:
+        level = (
+            f"{finish.loudness:g} LUFS integrated per clip (ITU-R BS.1770-4, pyloudnorm), under a "
+            f"{finish.true_peak:g} dBTP true-peak ceiling, after resampling"
+        )
+    conversion = {
+        "resampling": f"soxr {soxr.__version__}, quality {RESAMPLE_QUALITY}, "
+        f"{model_rate} Hz -> {DCASE_SAMPLE_RATE} Hz",
+        "length": _length_note(model_seconds, finish.fade_ms),
+        "normalisation": level,
+        "dither": "none",
+    }
+    if finish.remove_dc:
+        conversion["dc"] = "the clip's mean removed, before resampling"
+    return conversion

@@ -7,12 +7,15 @@ without a browser:
     studio = Studio(Sampler.from_run("runs/demo"), workdir)
     take = studio.new_take("rain", count=4, seed=0)      # the latents of 4 clips
     rendered = studio.render(take, studio.voice("rain", variation=0.7))
+    ready = studio.render(take, voice, studio.finish(48_000, -16))   # for a session (dsp.finish)
 
 A *take* is the latents of the clips on the page; a *voice* is what the knobs say (class, a
 second class to blend with and how much, variation). Generating draws new latents; moving a
 knob re-renders the same latents with the new voice, so a user hears what the knob does to the
 very clips they are listening to. With variation 1 and no blend, clip i of a take is clip i of
-`sfxgan generate --seed S`: what the studio plays is what the command writes.
+`sfxgan generate --seed S`: what the studio plays is what the command writes. A *finish* (a
+rate, a loudness) makes the clips ready for a session as `generate --rate --loudness` does;
+the page plays, and downloads, the finished files.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ import torch
 from matplotlib import colormaps
 
 from sfxgan.data.audio import write_wav
+from sfxgan.dsp.finish import (
+    DEFAULT_TRUE_PEAK,
+    LOUDNESS_RANGE,
+    RATES,
+    Finish,
+    finish_clip,
+)
 from sfxgan.errors import SfxganError, first_line
 from sfxgan.generate import Sampler, class_seed
 
@@ -90,6 +100,8 @@ class Rendered:
     pictures: list[np.ndarray]  # (H, W, 3) uint8, frequency upwards
     zip_path: Path
     seconds: float
+    finish: Finish = Finish()
+    quieter: int = 0  # clips the true-peak ceiling held under the loudness asked
 
     @property
     def seconds_per_clip(self) -> float:
@@ -131,6 +143,21 @@ class Studio:
         blend = _number(blend, "blend", 0.0, 1.0)
         variation = _number(variation, "variation", 0.0, MAX_VARIATION)
         return Voice(class_name, blend_with, blend, variation)
+
+    def finish(self, rate=None, loudness=None) -> Finish:
+        """What the page's finishing controls say: a rate (None, 0 or the model's: the model's)
+        and a loudness in LUFS (None or empty: peak-normalised); as `generate --rate
+        --loudness` finishes takes, the DC removed and a short fade-out at the end."""
+        rate = None if rate in (None, "", 0, self.sampler.sample_rate) else rate
+        if rate is not None:
+            rate = _whole(rate, "rate", *RATES)
+        if loudness in (None, ""):
+            loudness = None
+        else:
+            loudness = _number(loudness, "loudness", *LOUDNESS_RANGE)
+        finish = Finish.session(rate, loudness)
+        finish.check(self.sampler.sample_rate, self.sampler.spec.features.clip_samples)
+        return finish
 
     def new_take(self, class_name: str, count: int, seed: int) -> Take:
         """`count` new latents, the same ones `sfxgan generate --seed seed` uses for the class."""
@@ -181,23 +208,30 @@ class Studio:
         embeddings = embedding.expand(len(z), -1)
         return sampler.generator.synthesize(z, embeddings)[:, 0].float()
 
-    def render(self, take: Take, voice: Voice) -> Rendered:
-        """Generate a take's clips, write them as WAV files and a ZIP, draw their spectrograms."""
+    def render(self, take: Take, voice: Voice, finish: Finish | None = None) -> Rendered:
+        """Generate a take's clips, write them as WAV files (finished as `finish` says:
+        default, peak-normalised at the model's rate) and a ZIP, draw their spectrograms."""
         start = time.perf_counter()
+        finish = finish or Finish()
         with self._lock:
             log_spec = self.log_specs(take, voice)
             audio = self.sampler.to_audio(log_spec).cpu().numpy()
         folder = self._new_render_folder()
-        wavs = [
-            write_wav(folder / f"{voice.stem}_{name}.wav", clip, self.sampler.sample_rate)
-            for name, clip in zip(take.names, audio, strict=True)
-        ]
+        wavs, quieter = [], 0
+        for name, clip in zip(take.names, audio, strict=True):
+            path = folder / f"{voice.stem}_{name}.wav"
+            if finish.is_default:
+                wavs.append(write_wav(path, clip, self.sampler.sample_rate))
+                continue
+            done = finish_clip(clip, self.sampler.sample_rate, finish)
+            wavs.append(write_wav(path, done.audio, done.sample_rate))
+            quieter += done.quieter
         pictures = [self.picture(s) for s in log_spec.cpu().numpy()]
         zip_path = folder / f"{voice.stem}_s{take.seed}.zip"
         with zipfile.ZipFile(zip_path, "w") as archive:
             for wav in wavs:
                 archive.write(wav, wav.name)  # WAV is already compressed poorly: store is fine
-        return Rendered(wavs, pictures, zip_path, time.perf_counter() - start)
+        return Rendered(wavs, pictures, zip_path, time.perf_counter() - start, finish, quieter)
 
     def picture(self, log_spec: np.ndarray) -> np.ndarray:
         """A (T, F) log-spectrogram in [-1, 1] as an RGB image, time across, frequency up,
@@ -267,7 +301,7 @@ def build_page(studio: Studio, title: str):
     with gr.Blocks(title=f"sfxgan studio: {title}", delete_cache=(3600, 3600)) as page:
         take_state = gr.State(None)
         gr.Markdown(_heading(studio, title))
-        controls = _controls(studio.classes)
+        controls = _controls(studio.classes, studio.sampler.sample_rate)
         grid = _clip_grid()
         morph = _morph_controls()
         outputs = [
@@ -306,14 +340,22 @@ class _Controls:
     generate: Any
     download_all: Any
     status: Any
+    rate: Any
+    loudness: Any
 
     @property
     def voice(self) -> list:
         """The inputs of Studio.voice, in its order."""
         return [self.class_box, self.blend_box, self.blend_slider, self.variation]
 
+    @property
+    def finish(self) -> list:
+        """The inputs of Studio.finish, in its order: last in every event's inputs, so that the
+        page's API (generate, morph) keeps its earlier parameters in place."""
+        return [self.rate, self.loudness]
 
-def _controls(classes: list[str]) -> _Controls:
+
+def _controls(classes: list[str], model_rate: int) -> _Controls:
     import gradio as gr
 
     with gr.Row():
@@ -345,14 +387,50 @@ def _controls(classes: list[str]) -> _Controls:
             elem_id="variation",
         )
     with gr.Row():
+        rate, loudness = _finish_controls(model_rate)
+    with gr.Row():
         generate = gr.Button("Generate", variant="primary", elem_id="generate")
         download_all = gr.DownloadButton(
             "Download all (ZIP)", visible=False, elem_id="download-all"
         )
     status = gr.Markdown(elem_id="status")
     return _Controls(
-        class_box, blend_box, blend_slider, count, seed, variation, generate, download_all, status
+        class_box,
+        blend_box,
+        blend_slider,
+        count,
+        seed,
+        variation,
+        generate,
+        download_all,
+        status,
+        rate,
+        loudness,
     )
+
+
+def _finish_controls(model_rate: int) -> tuple[Any, Any]:
+    """The files' rate and loudness (Studio.finish): what the page plays and downloads."""
+    import gradio as gr
+
+    rates = [(f"{model_rate} Hz (the model's)", 0)]
+    rates += [(f"{r} Hz", r) for r in (44_100, 48_000) if r != model_rate]
+    rate = gr.Dropdown(
+        rates,
+        value=0,
+        label="Sample rate of the files",
+        info="the sound still ends at the model's Nyquist frequency",
+        elem_id="rate",
+    )
+    loudness = gr.Number(
+        None,
+        label="Loudness (LUFS)",
+        info=f"empty: peak-normalised; e.g. -16, under a {DEFAULT_TRUE_PEAK:g} dBTP true peak",
+        minimum=LOUDNESS_RANGE[0],
+        maximum=LOUDNESS_RANGE[1],
+        elem_id="loudness",
+    )
+    return rate, loudness
 
 
 @dataclasses.dataclass
@@ -426,15 +504,22 @@ class _Handlers:
         self.studio = studio
         self.n_outputs = n_outputs
 
-    def show(self, take: Take, voice: Voice, action: str) -> list:
+    def show(self, take: Take, voice: Voice, finish: Finish, action: str) -> list:
         import gradio as gr
 
-        rendered = self.studio.render(take, voice)
+        rendered = self.studio.render(take, voice, finish)
         n = len(rendered.wavs)
         message = (
             f"{action}: {n} clip{'s' if n > 1 else ''} of **{voice.stem}** in "
             f"{rendered.seconds:.2f} s ({1000 * rendered.seconds_per_clip:.0f} ms per clip)"
         )
+        if not finish.is_default:
+            message += f"; {finish.describe(self.studio.sampler.sample_rate)}"
+        if rendered.quieter:
+            message += (
+                f"; {rendered.quieter} quieter than {finish.loudness:g} LUFS: louder, their true "
+                f"peak would pass {finish.true_peak:g} dBTP"
+            )
         visible = [gr.Column(visible=i < n) for i in range(MAX_CLIPS)]
         audio = [str(rendered.wavs[i]) if i < n else None for i in range(MAX_CLIPS)]
         images = [rendered.pictures[i] if i < n else None for i in range(MAX_CLIPS)]
@@ -446,8 +531,8 @@ class _Handlers:
         import gradio as gr
 
         try:
-            take, voice = request()
-            return self.show(take, voice, action)
+            take, voice, finish = request()
+            return self.show(take, voice, finish, action)
         except SfxganError as exc:
             return [gr.skip(), f"**Not done:** {exc}", *[gr.skip()] * (self.n_outputs - 2)]
 
@@ -457,42 +542,42 @@ class _Handlers:
             raise SfxganError("generate some clips first")
         return take
 
-    def on_generate(self, class_name, blend_with, blend, variation, count, seed) -> list:
+    def knobs(self, knobs: tuple) -> tuple[Voice, Finish]:
+        """The voice and the finish that the knobs (_Controls.voice, then .finish) say."""
+        return self.studio.voice(*knobs[:4]), self.studio.finish(*knobs[4:])
+
+    def on_generate(
+        self, class_name, blend_with, blend, variation, count, seed, rate=0, loudness=None
+    ) -> list:
+        knobs = (class_name, blend_with, blend, variation, rate, loudness)
         return self.answer(
             "Generated",
-            lambda: (
-                self.studio.new_take(class_name, count, seed),
-                self.studio.voice(class_name, blend_with, blend, variation),
-            ),
+            lambda: (self.studio.new_take(class_name, count, seed), *self.knobs(knobs)),
         )
 
-    def on_knob(self, take, *voice) -> list:
+    def on_knob(self, take, *knobs) -> list:
         import gradio as gr
 
         if take is None:  # nothing on the page yet: the knobs wait for Generate
             return [gr.skip()] * self.n_outputs
-        return self.answer("Re-voiced", lambda: (take, self.studio.voice(*voice)))
+        return self.answer("Re-voiced", lambda: (take, *self.knobs(knobs)))
 
     def on_reroll(self, index: int):
-        def handler(take, *voice) -> list:
+        def handler(take, *knobs) -> list:
             return self.answer(
                 f"Regenerated clip {index + 1}",
-                lambda: (
-                    self.studio.reroll(self.shown(take), index + 1),
-                    self.studio.voice(*voice),
-                ),
+                lambda: (self.studio.reroll(self.shown(take), index + 1), *self.knobs(knobs)),
             )
 
         return handler
 
-    def on_morph(self, take, class_name, blend_with, blend, variation, first, last, steps):
-        voice = (class_name, blend_with, blend, variation)
+    def on_morph(
+        self, take, class_name, blend_with, blend, variation, first, last, steps, *finish
+    ) -> list:
+        knobs = (class_name, blend_with, blend, variation, *finish)
         return self.answer(
             "Morphed",
-            lambda: (
-                self.studio.morph(self.shown(take), first, last, steps),
-                self.studio.voice(*voice),
-            ),
+            lambda: (self.studio.morph(self.shown(take), first, last, steps), *self.knobs(knobs)),
         )
 
 
@@ -506,18 +591,23 @@ def _connect(
 ) -> None:
     """Bind the events: Generate and Morph are also the page's API; the knobs re-voice the
     clips on the page when let go."""
-    voice = controls.voice
+    voice, finish = controls.voice, controls.finish
+    knobs = [*voice, *finish]
     controls.generate.click(
-        handlers.on_generate, [*voice, controls.count, controls.seed], outputs, api_name="generate"
+        handlers.on_generate,
+        [*voice, controls.count, controls.seed, *finish],
+        outputs,
+        api_name="generate",
     )
     for knob in (controls.blend_slider, controls.variation):
-        knob.release(handlers.on_knob, [take_state, *voice], outputs, api_name=False)
-    controls.blend_box.input(handlers.on_knob, [take_state, *voice], outputs, api_name=False)
+        knob.release(handlers.on_knob, [take_state, *knobs], outputs, api_name=False)
+    for box in (controls.blend_box, *finish):
+        box.input(handlers.on_knob, [take_state, *knobs], outputs, api_name=False)
     for i, button in enumerate(grid.rerolls):
-        button.click(handlers.on_reroll(i), [take_state, *voice], outputs, api_name=False)
+        button.click(handlers.on_reroll(i), [take_state, *knobs], outputs, api_name=False)
     morph.button.click(
         handlers.on_morph,
-        [take_state, *voice, morph.first, morph.last, morph.steps],
+        [take_state, *voice, morph.first, morph.last, morph.steps, *finish],
         outputs,
         api_name="morph",
     )

@@ -1,7 +1,12 @@
 """`sfxgan generate RUN --out DIR`: a folder of numbered takes per class, made in batches.
 
-    OUT/generated.json            what made the takes: run, step, weights, seed, phase, versions
+    OUT/generated.json            what made the takes: run, step, weights, seed, phase, finish,
+                                  versions, and the takes quieter than a --loudness asked
     OUT/<class>/<class>_<i>.wav   take i of the class (16-bit PCM), and <class>_<i>.png with --png
+
+Takes are peak-normalised at the model's rate, the paper's files; a `Finish` (dsp.finish) makes
+them ready for a session instead: another rate, a loudness under a true-peak ceiling, DC removed,
+a fade-out at the end. Takes finished otherwise are other settings, never mixed.
 
 Takes are written a batch at a time, so memory stays flat at any count (progress bar and ETA on
 stderr). Take i is the same sound in any request (generate.take_seed), so a folder can be filled
@@ -14,6 +19,7 @@ Ctrl-C keeps every finished file (each is written whole or not at all) and the r
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -30,6 +36,7 @@ from tqdm import tqdm
 
 from sfxgan import __version__
 from sfxgan.data.audio import AUDIO_EXTENSIONS, write_wav
+from sfxgan.dsp.finish import Finish, finish_clip
 from sfxgan.errors import SfxganError
 from sfxgan.files import write_json_atomic
 from sfxgan.generate import (
@@ -48,7 +55,14 @@ WAV_HEADER = 44
 PNG_BYTES = 150_000  # a spectrogram picture, with room (the demo's are 40-60 kB)
 DISK_RESERVE = 64 * 2**20  # left free: a full disk breaks more than this command
 # what must be equal for new takes to join a folder's takes: the same model and the same sound
-MATCHED = ("model", "seed", "phase", "iterations", "sample_rate", "clip_samples")
+MATCHED = ("model", "seed", "phase", "iterations", "sample_rate", "clip_samples", "finish")
+
+
+def _held(settings: dict, key: str):
+    """A record's setting; a record written before takes could be finished has today's."""
+    if key == "finish":
+        return Finish.from_record(settings.get("finish")).record()
+    return settings.get(key)
 
 
 def clip_bar(total: int, enabled: bool) -> tqdm:
@@ -79,6 +93,9 @@ class Plan:
     overwrite: bool
     pictures: bool
     stale: list[Path] = field(default_factory=list)  # an earlier set's files, for --overwrite
+    # takes of this set quieter than its --loudness asked, from earlier requests: class -> take
+    # (as a string, a JSON key) -> LUFS reached, None where unmeasurable
+    quieter: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     def needs(self, name: str, index: int) -> tuple[bool, bool]:
         """(write its audio, write its picture) for take `index` of class `name`."""
@@ -157,7 +174,7 @@ def plan_takes(
             f"of '{out}' would count it with the takes: move it, or choose another --out"
         )
     count = sum(len(v) for v in held.values())
-    same = record is not None and all(record["settings"].get(k) == settings[k] for k in MATCHED)
+    same = record is not None and all(_held(record["settings"], k) == settings[k] for k in MATCHED)
     if count and not same and not overwrite:
         if record is None:
             made = "with no record of what made them (generated.json)"
@@ -176,16 +193,23 @@ def plan_takes(
             for suffix in suffixes
         ]
         held = {}
-    return Plan(takes, held, overwrite, pictures, stale)
+    quieter = record.get("quieter", {}) if same else {}
+    return Plan(takes, held, overwrite, pictures, stale, quieter)
 
 
 def _difference(held: dict, asked: dict) -> str:
     """What differs between a folder's takes and a request, old then new."""
     said = []
     for key in MATCHED:
-        if held.get(key) == asked[key]:
+        if _held(held, key) == asked[key]:
             continue
-        if key == "model":
+        if key == "finish":
+            rate = asked["sample_rate"]
+            said.append(
+                f"finish '{Finish.from_record(held.get(key)).describe(rate)}', where this "
+                f"command has '{Finish.from_record(asked[key]).describe(rate)}'"
+            )
+        elif key == "model":
             said.append(
                 f"the model of step {held.get('step')} of {held.get('checkpoint')} "
                 f"({held.get('weights')}), where this command has step {asked['step']} of "
@@ -226,6 +250,9 @@ class Written:
     removed: int  # files of an earlier set removed (--overwrite)
     seconds: float
     interrupted: bool = False
+    finish: Finish = field(default_factory=Finish)
+    # this request's takes quieter than --loudness asked: class -> take -> LUFS (None: unmeasurable)
+    quieter: dict[str, dict[int, float | None]] = field(default_factory=dict)
 
     @property
     def total_written(self) -> int:
@@ -240,9 +267,12 @@ class GenerationInterrupted(KeyboardInterrupt):
         self.written = written
 
 
-def _record(settings: dict, out: Path, names: list[str], complete: bool) -> dict:
-    """generated.json: the settings, the versions, and the takes (WAV files) of every class the
-    folder holds, this request's and those of earlier ones."""
+def _record(
+    settings: dict, out: Path, names: list[str], complete: bool, quieter: dict | None = None
+) -> dict:
+    """generated.json: the settings, the versions, the takes (WAV files) of every class the
+    folder holds, this request's and those of earlier ones, and which of them are quieter than
+    a --loudness asked."""
     folders = {p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")}
     counts = {}
     for name in sorted(folders | set(names)):
@@ -252,7 +282,8 @@ def _record(settings: dict, out: Path, names: list[str], complete: bool) -> dict
             if folder.is_dir()
             else 0
         )
-    return {
+    finish = Finish.from_record(settings.get("finish"))
+    record = {
         "format": RECORD_FORMAT,
         "version": RECORD_VERSION,
         "complete": complete,  # false while writing, and after an interruption
@@ -266,6 +297,11 @@ def _record(settings: dict, out: Path, names: list[str], complete: bool) -> dict
         "files": "<class>/<class>_<take>.wav, 16-bit PCM mono, peak-normalised per clip",
         "takes": counts,  # files per class; take i is the same sound in any request
     }
+    if not finish.is_default:
+        said = finish.describe(settings["sample_rate"])
+        record["files"] = f"<class>/<class>_<take>.wav, 16-bit PCM mono, {said}"
+        record["quieter"] = quieter or {}
+    return record
 
 
 def generate_to_folder(
@@ -281,9 +317,11 @@ def generate_to_folder(
     overwrite: bool = False,
     batch_size: int = BATCH,
     progress: bool = False,
+    finish: Finish | None = None,
 ) -> Written:
     """Write takes start..start+per_class-1 of each class into OUT/<class>/ (see the module
-    docstring). Everything is checked before anything is written."""
+    docstring), finished as `finish` says (default: peak-normalised at the model's rate).
+    Everything is checked before anything is written."""
     from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS
 
     phase, n_iter = phase or DEFAULT_PHASE, n_iter or DEFAULT_PHASE_ITERS
@@ -294,23 +332,29 @@ def generate_to_folder(
     if per_class < 1 or start < 0:
         raise SfxganError(f"ask for 1 or more takes from take 0 on, not {per_class} from {start}")
     takes = range(start, start + per_class)
-    settings = settings_of(sampler, seed, phase, n_iter)
+    finish = finish or Finish()
+    clip_samples = sampler.spec.features.clip_samples
+    finish.check(sampler.sample_rate, clip_samples)
+    settings = {**settings_of(sampler, seed, phase, n_iter), "finish": finish.record()}
     plan = plan_takes(out, names, takes, settings, overwrite, pictures)
     present = {name: plan.present(name) for name in names}
     n_audio = len(names) * len(takes) - sum(present.values())
     n_pictures = (n_audio + sum(plan.pictures_only(n) for n in names)) if pictures else 0
-    per_clip = WAV_HEADER + 2 * sampler.spec.features.clip_samples
+    rate = finish.output_rate(sampler.sample_rate)
+    per_clip = WAV_HEADER + 2 * math.ceil(clip_samples * rate / sampler.sample_rate)
     check_disk(out, n_audio * per_clip + n_pictures * PNG_BYTES)
     sampler.check_memory(sampler.batch_bytes(batch_size), f"batches of {batch_size} clips")
 
     began = time.perf_counter()
     written = Written(out, takes, dict.fromkeys(names, 0), present, len(plan.stale), 0.0)
+    written.finish = finish
+    quieter = plan.quieter  # the record's, brought up to date take by take
     bar = clip_bar(max(n_audio, n_pictures), progress)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for path in plan.stale:
             path.unlink(missing_ok=True)
-        write_json_atomic(out / RECORD, _record(settings, out, names, complete=False))
+        write_json_atomic(out / RECORD, _record(settings, out, names, False, quieter))
         for name in names:
             bar.set_postfix_str(name)
             for indices in _batches(plan, name, batch_size):
@@ -322,22 +366,49 @@ def generate_to_folder(
                 ):
                     audio, picture = plan.needs(name, index)
                     if audio:
-                        write_wav(take_path(out, name, index), clip, sampler.sample_rate)
-                        written.written[name] += 1
+                        _write_take(sampler, out, name, index, clip, written, quieter)
                     if picture:  # a take whose WAV is there is made again for its picture
                         _picture(sampler, out, name, index, log_spec)
                     bar.update()
-        write_json_atomic(out / RECORD, _record(settings, out, names, complete=True))
+        write_json_atomic(out / RECORD, _record(settings, out, names, True, quieter))
     except OSError as exc:
         raise SfxganError(f"cannot write to '{out}': {exc.strerror or exc}") from exc
     except KeyboardInterrupt:
         written.interrupted = True
-        write_json_atomic(out / RECORD, _record(settings, out, names, complete=False))
+        write_json_atomic(out / RECORD, _record(settings, out, names, False, quieter))
         raise GenerationInterrupted(written) from None
     finally:
         bar.close()
         written.seconds = time.perf_counter() - began
     return written
+
+
+def _write_take(
+    sampler: Sampler,
+    out: Path,
+    name: str,
+    index: int,
+    clip: np.ndarray,
+    written: Written,
+    quieter: dict[str, dict[str, float | None]],
+) -> None:
+    """Write one take: as the model made it (peak-normalised, the paper's files, byte for byte),
+    or finished; a take quieter than its --loudness asked is noted in both records."""
+    path = take_path(out, name, index)
+    if written.finish.is_default:
+        write_wav(path, clip, sampler.sample_rate)
+        written.written[name] += 1
+        return
+    done = finish_clip(clip, sampler.sample_rate, written.finish)
+    write_wav(path, done.audio, done.sample_rate)
+    written.written[name] += 1
+    held = quieter.setdefault(name, {})
+    held.pop(str(index), None)
+    if done.quieter:
+        held[str(index)] = None if done.loudness is None else round(done.loudness, 2)
+        written.quieter.setdefault(name, {})[index] = done.loudness
+    if not held:
+        del quieter[name]
 
 
 def _batches(plan: Plan, name: str, batch_size: int) -> Iterator[list[int]]:
