@@ -213,7 +213,15 @@ def _train_trial(plan: _Plan, trial: Trial, run: Path, counter: str) -> None:
         plan.data,
         run,
         plan.preset,
-        {**plan.settings, "steps": plan.steps, "recon_weight": trial.weight, "seed": trial.seed},
+        # every trial trains the planned steps, as the paper's comparison does, unless the
+        # user asks for a patience: a preset's (tiny's) would stop trials at different steps
+        {
+            "patience": 0,
+            **plan.settings,
+            "steps": plan.steps,
+            "recon_weight": trial.weight,
+            "seed": trial.seed,
+        },
         resume=step > 0,
         progress=plan.progress,
     )
