@@ -643,12 +643,12 @@ def train(
     run = Path(run)
     spec, resumed_state = _run_spec(run, data, preset_name, dict(settings or {}), resume)
     cfg = spec.train
-    # a preset's patience rests when a short run has no checks; a patience the user asks for
-    # must have checks to count
-    if (settings or {}).get("patience", 0) > 0 and not 0 < cfg.eval_every <= cfg.steps:
+    # a patience asked for with the quality log off cannot count; a preset's patience (or a
+    # run's config.json given as a config file) rests on runs too short for a check
+    if (settings or {}).get("patience", 0) > 0 and cfg.eval_every == 0:
         raise ConfigError(
             "patience counts quality checks, and this run has none: give --eval-every N "
-            "(at most --steps) with --patience, or drop --patience"
+            "with --patience, or drop --patience"
         )
     if cfg.class_weight > 0 and spec.model.critic_conditioning != "projection":
         raise ConfigError(
