@@ -62,6 +62,15 @@ COLUMNS = [  # key, header, format of one value
 ]
 
 
+def seed_cells(found: list[dict], columns: list) -> list[str]:
+    """One Markdown cell per column: each seed's figure, then their median in bold."""
+    cells = []
+    for key, _, fmt in columns:
+        values = [f[key] for f in found]
+        cells.append(" / ".join(fmt(v) for v in values) + f"; **{fmt(statistics.median(values))}**")
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", type=Path)
@@ -85,13 +94,7 @@ def main() -> None:
             if not logs:
                 continue
             curves[data, option] = logs
-            found = [summary(rows) for rows in logs]
-            cells = []
-            for key, _, fmt in COLUMNS:
-                values = [s[key] for s in found]
-                cells.append(
-                    " / ".join(fmt(v) for v in values) + f"; **{fmt(statistics.median(values))}**"
-                )
+            cells = seed_cells([summary(rows) for rows in logs], COLUMNS)
             seeds = "" if len(logs) == len(args.seeds) else f" ({len(logs)} seeds)"
             print(f"| {data} | {option}{seeds} | " + " | ".join(cells) + " |")
     if args.png:

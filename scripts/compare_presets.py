@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
+
+from compare_options import seed_cells  # the same cells as the options table
 
 
 def figures(metrics: dict) -> dict[str, float]:
@@ -76,11 +77,7 @@ def main() -> None:
                 found = [figures(json.loads(p.read_text())) for p in paths if p.is_file()]
                 if not found:
                     continue
-                cells = []
-                for key, _, fmt in COLUMNS:
-                    values = [f[key] for f in found]
-                    median = fmt(statistics.median(values))
-                    cells.append(" / ".join(fmt(v) for v in values) + f"; **{median}**")
+                cells = seed_cells(found, COLUMNS)
                 seeds = "" if len(found) == len(args.seeds) else f" ({len(found)} seeds)"
                 print(f"| {data} | {judge} | {variant}{seeds} | " + " | ".join(cells) + " |")
 
