@@ -150,13 +150,23 @@ class Generator(nn.Module):
     def synthesize(self, z: Tensor, embedding: Tensor) -> Tensor:
         """The generator from a label *embedding* (B, embed_dim) instead of a label: a mix of
         two classes' rows of `label_embed` blends the classes (the studio's class blend)."""
+        return self.decode(self.start_map(z, embedding), embedding)
+
+    def start_map(self, z: Tensor, embedding: Tensor) -> Tensor:
+        """(B, latent_dim), (B, embed_dim) -> the start map (B, C0 + 1, t0, f0) that the
+        blocks upsample: the latent's channels and the label's one. `sfxgan vary` fits an
+        offset to it (apps/vary.py)."""
         B = z.shape[0]
         t0, f0 = self.config.gen_start
         label_map = self.label_proj(embedding)  # (B, t0*f0)
         label_map = label_map.view(B, 1, t0, f0)  # (B, 1, t0, f0)
         x = F.leaky_relu(self.latent_proj(z), LEAK)  # (B, C0*t0*f0)
         x = x.view(B, self.config.gen_start_channels, t0, f0)  # (B, C0, t0, f0)
-        x = torch.cat([x, label_map], dim=1)  # (B, C0 + 1, t0, f0)
+        return torch.cat([x, label_map], dim=1)  # (B, C0 + 1, t0, f0)
+
+    def decode(self, x: Tensor, embedding: Tensor) -> Tensor:
+        """A start map (B, C0 + 1, t0, f0) -> log-spectrogram (B, 1, T, F)."""
+        B = x.shape[0]
         for i, block in enumerate(self.blocks):
             x = block(x)  # (B, C_i, 2^i t0, 2^i f0)
             if self.cond_norms is not None:
