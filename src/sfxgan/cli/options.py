@@ -15,6 +15,14 @@ from sfxgan.config import (
     PRESETS,
     TrainConfig,
 )
+from sfxgan.dsp.finish import (
+    DEFAULT_FADE_MS,
+    DEFAULT_TRUE_PEAK,
+    LOUDNESS_EXTRA,
+    LOUDNESS_RANGE,
+    RATES,
+    TRUE_PEAK_RANGE,
+)
 
 # The part of a long clip kept unless asked otherwise: training's default (the reference's).
 DEFAULT_CROP = TrainConfig.crop
@@ -125,3 +133,59 @@ def add_weights_options(
 
 def add_quiet_option(parser: argparse.ArgumentParser, help: str = "no progress bar") -> None:
     parser.add_argument("--quiet", action="store_true", help=help)
+
+
+def add_finish_options(p: argparse.ArgumentParser) -> None:
+    """--rate, --loudness, --true-peak, --fade-ms, --keep-dc: takes ready for a session."""
+    group = p.add_argument_group(
+        "takes ready for a session",
+        "Without these options the takes are the paper's: peak-normalised at the model's rate. "
+        "Any of --rate, --loudness or --fade-ms finishes them instead: DC removed (unless "
+        f"--keep-dc), a {DEFAULT_FADE_MS:g} ms fade-out at the end (unless --fade-ms says "
+        "otherwise), then the rate and the level asked. docs/finish.md has the figures.",
+    )
+    group.add_argument(
+        "--rate",
+        type=int,
+        metavar="HZ",
+        help=f"write the takes at this sample rate, {RATES[0]} to {RATES[1]} (e.g. 44100 or "
+        "48000), resampled with soxr; their sound still ends at the model's Nyquist frequency "
+        "(8 kHz for a 16 kHz model): resampling adds no high frequencies. Not with --dcase, "
+        "whose rate is fixed",
+    )
+    group.add_argument(
+        "--loudness",
+        type=float,
+        metavar="LUFS",
+        help=f"bring each take to this integrated loudness ({LOUDNESS_RANGE[0]:g} to "
+        f"{LOUDNESS_RANGE[1]:g} LUFS, ITU-R BS.1770-4 measured by pyloudnorm: "
+        f"{LOUDNESS_EXTRA}) instead of peak-normalising it; a take whose true peak would pass "
+        "--true-peak stays quieter: the command says how many, generated.json which",
+    )
+    group.add_argument(
+        "--true-peak",
+        type=float,
+        metavar="DBTP",
+        help=f"the true-peak ceiling of --loudness, {TRUE_PEAK_RANGE[0]:g} to "
+        f"{TRUE_PEAK_RANGE[1]:g} dBTP (default: {DEFAULT_TRUE_PEAK:g})",
+    )
+    group.add_argument(
+        "--fade-ms",
+        type=float,
+        metavar="MS",
+        help="raised-cosine fade-out over the last MS milliseconds of each take, so that none "
+        f"ends in a click (default: {DEFAULT_FADE_MS:g} with --rate or --loudness, else none; "
+        "0: no fade)",
+    )
+    group.add_argument(
+        "--keep-dc",
+        action="store_true",
+        help="keep the takes' DC offset (finished takes have their mean removed)",
+    )
+
+
+def finish_from(args: argparse.Namespace):
+    """The finish the options ask for; Finish() (today's takes) when none is given."""
+    from sfxgan.dsp.finish import Finish
+
+    return Finish.session(args.rate, args.loudness, args.true_peak, args.fade_ms, args.keep_dc)
