@@ -57,6 +57,8 @@ DCASE_CLIPS_PER_CLASS = 100  # DCASE 2023 Task 7 asks for 100 clips of each cate
 # measured in docs/phase.md, 32 fast iterations beat the reference's 50 plain ones.
 DEFAULT_PHASE = "fast-griffin-lim"
 DEFAULT_PHASE_ITERS = 32
+# `sfxgan vary`: how far takes stray from a fitted sound, 0 (the fit) to 1 (free takes)
+DEFAULT_SPREAD = 0.3
 
 
 def _either(values: tuple[str, ...]) -> str:

@@ -27,6 +27,7 @@ from sfxgan.cli import (
     reconstruct,
     studio,
     train,
+    vary,
 )
 from sfxgan.cli.options import thread_count
 from sfxgan.errors import SfxganError
@@ -37,6 +38,7 @@ COMMANDS = (
     reconstruct,
     train,
     generate,
+    vary,
     export,
     studio,
     classifier,
