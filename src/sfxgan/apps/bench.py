@@ -81,6 +81,8 @@ class BenchPlan:
     # presets and clip counts of the studio's requests
     studio_presets: list[str] = field(default_factory=lambda: ["tiny", "paper-16k"])
     studio_counts: tuple[int, ...] = (1, 4, 16)
+    # presets whose `sfxgan vary` fit of one sound is timed (the target: 15 s on 2 cores, tiny)
+    vary_presets: list[str] = field(default_factory=lambda: ["tiny"])
 
 
 def default_plan(quick: bool = False) -> BenchPlan:
@@ -95,6 +97,7 @@ def default_plan(quick: bool = False) -> BenchPlan:
             data_path=[("tiny", 16, 256)],
             studio_presets=["tiny"],
             studio_counts=(4,),
+            vary_presets=[],
         )
     return BenchPlan(
         train=[
@@ -388,6 +391,24 @@ def bench_studio(preset_name: str, counts: tuple[int, ...], repeats: int) -> lis
     return rows
 
 
+def bench_vary(preset_name: str, repeats: int) -> dict:
+    """Seconds to fit one sound into a preset's generator as `sfxgan vary` does (apps.vary:
+    every class's starts, both stages, vary's default steps), on a noise burst that decays."""
+    from sfxgan.apps.vary import STARTS, Source, invert
+
+    sampler = _untrained_sampler(preset_name)
+    features = sampler.spec.features
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(features.clip_samples) / features.sample_rate
+    audio = torch.randn(features.clip_samples, generator=g) * torch.exp(-t / 0.05)
+    with torch.inference_mode():
+        magnitude = sampler.stft.magnitude(audio[None])[0]
+    source = Source(Path("burst.wav"), "", audio.numpy(), magnitude, float(t[-1]), "")
+    seconds = median_time(lambda: invert(sampler, source, seed=0), repeats, warmup=0)
+    classes = len(sampler.classes)
+    return {"preset": preset_name, "classes": classes, "starts": STARTS, "s_per_sound": seconds}
+
+
 def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
     """Clips/s of what `sfxgan generate` runs: the Sampler's generator batches, then its phase
     reconstruction, for n clips, in inference mode (an untrained generator costs the same)."""
@@ -543,6 +564,10 @@ def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
     for name in plan.studio_presets:
         log(f"studio {name} ...")
         result["studio"] += bench_studio(name, plan.studio_counts, plan.repeats)
+    result["vary"] = []
+    for name in plan.vary_presets:
+        log(f"vary {name} ...")
+        result["vary"].append(bench_vary(name, plan.repeats))
     result["ratios"] = ratios(result)
     result["seconds"] = time.perf_counter() - start
     return result
@@ -649,6 +674,7 @@ def format_tables(result: dict) -> str:
             f"| {row['preset']} | {row['clips']} | {row['s_per_request']:.3f} | "
             f"{row['ms_per_clip']:.1f} |"
         )
+    lines += _vary_table(result.get("vary", []))
     if result["ratios"]:
         same = same_kind_as_reference(m)
         lines += [
@@ -671,6 +697,22 @@ def format_tables(result: dict) -> str:
             lines.append(f"| {key} | {REFERENCE[figure]:g} | {value:.2f}x | {target_cell} |")
     lines.append(f"\nbench took {result['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def _vary_table(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "| vary: fit one sound (apps/vary.py; target 15 s on 2 cores with tiny) | classes "
+        "| starts | s per sound |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['preset']} | {row['classes']} | {row['starts']} | {row['s_per_sound']:.1f} |"
+        )
+    return lines
 
 
 def write_json(result: dict, path: str | Path) -> Path:
