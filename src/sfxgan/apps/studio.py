@@ -16,6 +16,14 @@ very clips they are listening to. With variation 1 and no blend, clip i of a tak
 `sfxgan generate --seed S`: what the studio plays is what the command writes. A *finish* (a
 rate, a loudness) makes the clips ready for a session as `generate --rate --loudness` does;
 the page plays, and downloads, the finished files.
+
+A take can also start from a user's sound (`sfxgan vary`, apps/vary.py): the sound is fitted
+into the generator, and the take's clips are variations around the fit, as far from it as the
+voice's *spread* says; every other knob, regenerating a clip and morphing work on them too:
+
+    take = studio.start_from_sound("my_snare.wav", count=4, seed=0)   # or class_name="snare"
+    shown = studio.beside(take)               # the sound and its fitted take, side by side
+    rendered = studio.render(take, studio.voice(take.fit.class_name, spread=0.5))
 """
 
 from __future__ import annotations
@@ -38,6 +46,18 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 
+from sfxgan.apps.vary import (
+    DEFAULT_SPREAD,
+    LATENT_STEPS,
+    OFFSET_STEPS,
+    STARTS,
+    Fit,
+    Source,
+    fit_sound,
+    judge_of,
+    load_source,
+    spread_angle,
+)
 from sfxgan.data.audio import write_wav
 from sfxgan.dsp.finish import (
     DEFAULT_TRUE_PEAK,
@@ -53,6 +73,9 @@ MAX_CLIPS = 16  # slots on the page: enough to pick from, few enough to hear the
 MAX_VARIATION = 2.0
 MAX_MORPH_STEPS = MAX_CLIPS
 NO_BLEND = "(none)"
+PEAK = "peak"  # the loudness control's peak normalisation (no loudness asked)
+FIND_CLASS = "(find it)"  # the class of a sound to fit: the one whose takes come closest
+MAX_TRAINING_CLIPS = 300  # training clips offered to start from, taken in turn from each class
 KEEP_RENDERS = 64  # render folders kept on disk per studio; older ones are removed
 
 
@@ -63,13 +86,16 @@ class Voice:
     blend 0 is `class_name` alone, 1 is `blend_with` alone; the generator sees the mix of the
     two classes' label embeddings. variation scales the latent (the truncation trick in its
     simplest form): 0 gives the class's central sound, 1 the training distribution, more gives
-    wilder takes that the critic never judged.
+    wilder takes that the critic never judged. spread says only for a take from a sound how
+    far its clips lie from the fit: 0 the fitted take, 1 free takes of the class (`sfxgan
+    vary --spread`).
     """
 
     class_name: str
     blend_with: str | None = None
     blend: float = 0.0
     variation: float = 1.0
+    spread: float = DEFAULT_SPREAD
 
     @property
     def stem(self) -> str:
@@ -84,12 +110,45 @@ class Voice:
 
 @dataclasses.dataclass(frozen=True)
 class Take:
-    """The clips on the page: one latent per clip, before the variation scale, and a name."""
+    """The clips on the page: one latent per clip, before the variation scale, and a name.
+
+    A take from a sound also holds the sound and its fit; its latents are then the clips' free
+    latents, which the voice's spread mixes with the fitted one."""
 
     latents: torch.Tensor  # (n, latent_dim)
     names: tuple[str, ...]  # what each clip is called in file names: s0_1, s0_3r1, m1-4_2
     seed: int
     rerolls: tuple[int, ...]  # how often each clip was regenerated
+    fit: Fit | None = None
+    source: Source | None = None
+
+    @property
+    def stem(self) -> str:
+        """What the clips' names start with: s0, or from-my_snare_s0 from my_snare.wav."""
+        if self.source is None:
+            return f"s{self.seed}"
+        return f"from-{self.source.name}_s{self.seed}"
+
+    def file_stem(self, voice: Voice) -> str:
+        """The voice's stem, with the spread for a take from a sound: snare_sp30."""
+        if self.fit is None:
+            return voice.stem
+        return f"{voice.stem}_sp{round(100 * voice.spread)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Beside:
+    """A sound and its fitted take, to hear and see side by side: both peak-normalised WAVs at
+    the model's rate and pictures of their spectrograms (the sound at the level it was fitted
+    at), with what the fit found."""
+
+    original: Path
+    fitted: Path
+    original_picture: np.ndarray
+    fitted_picture: np.ndarray
+    class_name: str
+    distance_db: float
+    line: str  # what the page says of the fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +182,13 @@ class Studio:
         self._renders: list[Path] = []
         self._lock = threading.Lock()  # renders run on Gradio's worker threads
         self._colormap = colormaps["magma"]
+        # how a sound is fitted (apps.vary.invert): fewer starts and steps fit faster, less near
+        self.judge = judge_of(sampler)  # picks the classes a sound is fitted in (vary.fit_sound)
+        self.fitting = {
+            "starts": STARTS,
+            "latent_steps": LATENT_STEPS,
+            "offset_steps": OFFSET_STEPS,
+        }
 
     @property
     def classes(self) -> list[str]:
@@ -134,6 +200,7 @@ class Studio:
         blend_with: str | None = None,
         blend: float = 0.0,
         variation: float = 1.0,
+        spread: float = DEFAULT_SPREAD,
     ) -> Voice:
         self.sampler.label(class_name)  # an unknown class names the known ones
         if blend_with in (None, "", NO_BLEND):
@@ -142,16 +209,17 @@ class Studio:
             self.sampler.label(blend_with)
         blend = _number(blend, "blend", 0.0, 1.0)
         variation = _number(variation, "variation", 0.0, MAX_VARIATION)
-        return Voice(class_name, blend_with, blend, variation)
+        spread = _number(spread, "spread", 0.0, 1.0)
+        return Voice(class_name, blend_with, blend, variation, spread)
 
     def finish(self, rate=None, loudness=None) -> Finish:
         """What the page's finishing controls say: a rate (None, 0 or the model's: the model's)
-        and a loudness in LUFS (None or empty: peak-normalised); as `generate --rate
+        and a loudness in LUFS (None, empty or PEAK: peak-normalised); as `generate --rate
         --loudness` finishes takes, the DC removed and a short fade-out at the end."""
         rate = None if rate in (None, "", 0, self.sampler.sample_rate) else rate
         if rate is not None:
             rate = _whole(rate, "rate", *RATES)
-        if loudness in (None, ""):
+        if loudness in (None, "", PEAK):
             loudness = None
         else:
             loudness = _number(loudness, "loudness", *LOUDNESS_RANGE)
@@ -176,7 +244,7 @@ class Studio:
         latents = take.latents.clone()
         latents[index] = torch.randn(latents.shape[1], generator=g)
         names = list(take.names)
-        names[index] = f"s{take.seed}_{index + 1}r{count}"
+        names[index] = f"{take.stem}_{index + 1}r{count}"
         rerolls = list(take.rerolls)
         rerolls[index] = count
         return dataclasses.replace(
@@ -186,14 +254,105 @@ class Studio:
     def morph(self, take: Take, first: int, last: int, steps: int) -> Take:
         """`steps` clips on the great circle from clip `first` to clip `last` (1-based): a
         Gaussian latent's length concentrates near sqrt(latent_dim), and a straight line
-        between two of them passes through shorter, atypical latents; the arc does not."""
+        between two of them passes through shorter, atypical latents; the arc does not. In a
+        take from a sound the free latents are morphed, the fit kept: at any spread the first
+        and last clips are the two clips morphed between."""
         a = _whole(first, "first clip", 1, len(take.names)) - 1
         b = _whole(last, "last clip", 1, len(take.names)) - 1
         steps = _whole(steps, "morph steps", 2, MAX_MORPH_STEPS)
         t = torch.linspace(0, 1, steps)
         latents = slerp(take.latents[a], take.latents[b], t)
-        names = tuple(f"s{take.seed}_m{a + 1}-{b + 1}_{k + 1}" for k in range(steps))
-        return Take(latents, names, take.seed, (0,) * steps)
+        names = tuple(f"{take.stem}_m{a + 1}-{b + 1}_{k + 1}" for k in range(steps))
+        return dataclasses.replace(take, latents=latents, names=names, rerolls=(0,) * steps)
+
+    def start_from_sound(
+        self,
+        path: str | Path | None,
+        class_name: str | None = None,
+        seed: int = 0,
+        count: int = 4,
+    ) -> Take:
+        """A take of `count` clips around a user's sound (`sfxgan vary`): the sound is fitted
+        into the generator, in `class_name` or the class whose takes come closest (None or
+        FIND_CLASS), from the starts of `seed`; clip i's free latent is take i - 1 of `sfxgan
+        generate --seed seed` for the class found. An unreadable or silent file is an
+        SfxganError naming it."""
+        if path in (None, ""):
+            raise SfxganError("give a sound to start from: upload or record one, or pick a clip")
+        if class_name in ("", FIND_CLASS):
+            class_name = None
+        if class_name is not None:
+            self.sampler.label(class_name)
+        count = _whole(count, "number of variations", 1, MAX_CLIPS)
+        seed = _whole(seed, "seed", 0, 2**63 - 1)
+        source = load_source(path, self.sampler)
+        with self._lock:
+            fit = fit_sound(self.sampler, source, class_name, seed, self.judge, self.fitting)
+        latents = self.sampler.latents(fit.class_name, count, seed)
+        take = Take(latents, (), seed, (0,) * count, fit, source)
+        return dataclasses.replace(take, names=tuple(f"{take.stem}_{i + 1}" for i in range(count)))
+
+    def beside(self, take: Take) -> Beside:
+        """The sound a take started from and its fitted take, as WAV files and pictures: the
+        sound as the run sees it (at the model's rate, cut or padded to the clip), the fitted
+        take in the class found with no blend and spread 0; both peak-normalised."""
+        if take.fit is None or take.source is None:
+            raise SfxganError("these clips do not start from a sound; fit one first")
+        fit, source = take.fit, take.source
+        with self._lock:
+            fitted = self.sampler.to_audio(fit.log_spec[None]).cpu().numpy()[0]
+        original = source.audio / max(float(np.abs(source.audio).max()), 1e-8)
+        folder = self._new_render_folder()
+        rate = self.sampler.sample_rate
+        original_wav = write_wav(folder / f"{source.name}.wav", original, rate)
+        fitted_wav = write_wav(
+            folder / f"{_safe(fit.class_name)}_{take.stem}_fit.wav", fitted, rate
+        )
+        line = (
+            f"**{source.path.name}** fitted as **{fit.class_name}**, "
+            f"{fit.distance_db:.2f} dB from the sound"
+        )
+        # the classes compared by their latents alone, before the start map's offset
+        others = {k: v for k, v in fit.per_class_db.items() if k != fit.class_name}
+        if others:
+            runner_up = min(others, key=others.get)
+            line += (
+                f" (by the latent alone {fit.per_class_db[fit.class_name]:.2f} dB; next class: "
+                f"{runner_up}, {others[runner_up]:.2f} dB)"
+            )
+        if source.fitted:
+            line += f"; {source.fitted}"
+        return Beside(
+            original_wav,
+            fitted_wav,
+            self.picture(fit.target.numpy()),
+            self.picture(fit.log_spec.numpy()),
+            fit.class_name,
+            fit.distance_db,
+            line,
+        )
+
+    def training_clips(self, limit: int = MAX_TRAINING_CLIPS) -> list[tuple[str, str]]:
+        """(class/file name, path) of the run's training clips, when its data is still where it
+        was trained from: at most `limit`, taken in turn from each class."""
+        from sfxgan.data.dataset import list_source
+
+        data = self.sampler.spec.data
+        try:
+            listing = list_source(data) if data and Path(data).exists() else None
+        except (SfxganError, OSError):
+            listing = None
+        if listing is None:
+            return []
+        per_class: dict[str, list] = {}
+        for entry in listing.entries:
+            per_class.setdefault(entry.label, []).append(entry.path)
+        clips = []
+        for row in range(max((len(v) for v in per_class.values()), default=0)):
+            for label, paths in per_class.items():
+                if row < len(paths) and len(clips) < limit:
+                    clips.append((f"{label}/{paths[row].name}", str(paths[row])))
+        return sorted(clips)
 
     @torch.inference_mode()
     def log_specs(self, take: Take, voice: Voice) -> torch.Tensor:
@@ -204,9 +363,25 @@ class Studio:
         if voice.blend_with is not None:
             other = table[sampler.label(voice.blend_with)]
             embedding = torch.lerp(embedding, other, voice.blend)
+        if take.fit is not None:
+            return self._around_fit(take.fit, take.latents, voice, embedding)
         z = (take.latents * voice.variation).to(sampler.device)
         embeddings = embedding.expand(len(z), -1)
         return sampler.generator.synthesize(z, embeddings)[:, 0].float()
+
+    def _around_fit(
+        self, fit: Fit, free: torch.Tensor, voice: Voice, embedding: torch.Tensor
+    ) -> torch.Tensor:
+        """Clips around a fit, as `sfxgan vary` makes them (apps.vary.variations): latent
+        cos(a) z_fit + sin(a) z_i, a = spread * pi / 2, and cos(a) times the fit's offset added
+        to the start map; then scaled by the variation and voiced by the (blended) embedding."""
+        generator, device = self.sampler.generator, self.sampler.device
+        angle = spread_angle(voice.spread)
+        latent = math.cos(angle) * fit.latent[None] + math.sin(angle) * free
+        z = (latent * voice.variation).to(device)
+        embeddings = embedding.expand(len(z), -1)
+        start = generator.start_map(z, embeddings) + math.cos(angle) * fit.offset.to(device)
+        return generator.decode(start, embeddings)[:, 0].float()
 
     def render(self, take: Take, voice: Voice, finish: Finish | None = None) -> Rendered:
         """Generate a take's clips, write them as WAV files (finished as `finish` says:
@@ -217,9 +392,10 @@ class Studio:
             log_spec = self.log_specs(take, voice)
             audio = self.sampler.to_audio(log_spec).cpu().numpy()
         folder = self._new_render_folder()
+        stem = take.file_stem(voice)
         wavs, quieter = [], 0
         for name, clip in zip(take.names, audio, strict=True):
-            path = folder / f"{voice.stem}_{name}.wav"
+            path = folder / f"{stem}_{name}.wav"
             if finish.is_default:
                 wavs.append(write_wav(path, clip, self.sampler.sample_rate))
                 continue
@@ -227,7 +403,7 @@ class Studio:
             wavs.append(write_wav(path, done.audio, done.sample_rate))
             quieter += done.quieter
         pictures = [self.picture(s) for s in log_spec.cpu().numpy()]
-        zip_path = folder / f"{voice.stem}_s{take.seed}.zip"
+        zip_path = folder / f"{stem}_{take.stem}.zip"
         with zipfile.ZipFile(zip_path, "w") as archive:
             for wav in wavs:
                 archive.write(wav, wav.name)  # WAV is already compressed poorly: store is fine
@@ -302,6 +478,7 @@ def build_page(studio: Studio, title: str):
         take_state = gr.State(None)
         gr.Markdown(_heading(studio, title))
         controls = _controls(studio.classes, studio.sampler.sample_rate)
+        sound = _sound_panel(studio.classes, studio.training_clips())
         grid = _clip_grid()
         morph = _morph_controls()
         outputs = [
@@ -312,7 +489,9 @@ def build_page(studio: Studio, title: str):
             *grid.players,
             *grid.pictures,
         ]
-        _connect(_Handlers(studio, len(outputs)), take_state, controls, grid, morph, outputs)
+        handlers = _Handlers(studio, len(outputs))
+        _connect(handlers, take_state, controls, grid, morph, outputs, sound.spread)
+        _connect_sound(handlers, take_state, controls, sound, outputs)
     return page
 
 
@@ -323,7 +502,8 @@ def _heading(studio: Studio, title: str) -> str:
         f"## sfxgan studio: {title}\n"
         f"Step {sampler.step} ({weights}), {len(studio.classes)} classes, "
         f"{sampler.spec.features.duration:.2f} s clips at {sampler.sample_rate} Hz. "
-        "**Generate** draws new clips; the sliders change the clips on the page."
+        "**Generate** draws new clips, **Start from a sound** clips like a sound of yours; "
+        "the sliders change the clips on the page."
     )
 
 
@@ -422,12 +602,19 @@ def _finish_controls(model_rate: int) -> tuple[Any, Any]:
         info="the sound still ends at the model's Nyquist frequency",
         elem_id="rate",
     )
-    loudness = gr.Number(
-        None,
-        label="Loudness (LUFS)",
-        info=f"empty: peak-normalised; e.g. -16, under a {DEFAULT_TRUE_PEAK:g} dBTP true peak",
-        minimum=LOUDNESS_RANGE[0],
-        maximum=LOUDNESS_RANGE[1],
+    # a list with room for any other figure, not a number box: Gradio sends an empty number
+    # box as 0, and every render was finished to 0 LUFS
+    levels = [("peak-normalised", PEAK)] + [
+        (f"{lufs} LUFS{why}", str(lufs))
+        for lufs, why in ((-14, " (streaming)"), (-16, ""), (-18, ""), (-23, " (EBU R128)"))
+    ]
+    loudness = gr.Dropdown(
+        levels,
+        value=PEAK,
+        allow_custom_value=True,
+        label="Loudness",
+        info=f"integrated, in LUFS ({LOUDNESS_RANGE[0]:g} to {LOUDNESS_RANGE[1]:g}), under a "
+        f"{DEFAULT_TRUE_PEAK:g} dBTP true peak; or peak-normalised",
         elem_id="loudness",
     )
     return rate, loudness
@@ -477,6 +664,109 @@ def _clip_grid(per_row: int = 4) -> _ClipGrid:
 
 
 @dataclasses.dataclass
+class _SoundPanel:
+    """Start from a sound: the sound (uploaded, recorded or a training clip), the class to fit
+    it in, the spread, the Fit button; then the sound and its fitted take side by side."""
+
+    sound: Any
+    training_clip: Any
+    fit_class: Any
+    spread: Any
+    fit: Any
+    line: Any
+    original: Any
+    original_picture: Any
+    fitted: Any
+    fitted_picture: Any
+
+    @property
+    def beside(self) -> list:
+        """The outputs a fit fills besides the clips, in the order _Handlers.on_fit gives them."""
+        return [self.original, self.original_picture, self.fitted, self.fitted_picture, self.line]
+
+
+def _sound_panel(classes: list[str], training_clips: list[tuple[str, str]]) -> _SoundPanel:
+    import gradio as gr
+
+    with gr.Accordion("Start from a sound", open=False, elem_id="from-sound"):
+        gr.Markdown(
+            "Clips like a sound of yours (`sfxgan vary`): the sound is fitted into the model "
+            "(up to a few minutes on a CPU), then the clips below vary around the fit."
+        )
+        with gr.Row():
+            sound = gr.Audio(
+                sources=["upload", "microphone"],
+                type="filepath",
+                label="Your sound",
+                elem_id="sound",
+            )
+            with gr.Column():
+                training_clip = gr.Dropdown(
+                    training_clips,
+                    value=None,
+                    label="or one of the training clips",
+                    elem_id="training-clip",
+                    visible=bool(training_clips),
+                )
+                fit_class = gr.Dropdown(
+                    [FIND_CLASS, *classes],
+                    value=FIND_CLASS,
+                    label="Fit it in the class",
+                    elem_id="fit-class",
+                    allow_custom_value=True,
+                )
+                spread = gr.Slider(
+                    0,
+                    1,
+                    DEFAULT_SPREAD,
+                    step=0.05,
+                    label="Spread",
+                    elem_id="spread",
+                    info="0: the fitted take, 1: free takes of the class",
+                )
+                fit = gr.Button("Fit", variant="primary", elem_id="fit")
+        line = gr.Markdown(elem_id="fit-line")
+        players, pictures = [], []
+        with gr.Row(equal_height=True):
+            for label, elem in (
+                ("Your sound, as the model hears it", "original"),
+                ("The fitted take", "fitted"),
+            ):
+                with gr.Column(elem_classes="clip"):
+                    players.append(
+                        gr.Audio(
+                            type="filepath",
+                            label=label,
+                            interactive=False,
+                            buttons=["download"],
+                            elem_id=elem,
+                        )
+                    )
+                    pictures.append(
+                        gr.Image(
+                            show_label=False,
+                            interactive=False,
+                            height=140,
+                            format="png",
+                            buttons=["fullscreen"],
+                            elem_id=f"{elem}-picture",
+                        )
+                    )
+    return _SoundPanel(
+        sound,
+        training_clip,
+        fit_class,
+        spread,
+        fit,
+        line,
+        players[0],
+        pictures[0],
+        players[1],
+        pictures[1],
+    )
+
+
+@dataclasses.dataclass
 class _MorphControls:
     first: Any
     last: Any
@@ -510,7 +800,7 @@ class _Handlers:
         rendered = self.studio.render(take, voice, finish)
         n = len(rendered.wavs)
         message = (
-            f"{action}: {n} clip{'s' if n > 1 else ''} of **{voice.stem}** in "
+            f"{action}: {n} clip{'s' if n > 1 else ''} of **{take.file_stem(voice)}** in "
             f"{rendered.seconds:.2f} s ({1000 * rendered.seconds_per_clip:.0f} ms per clip)"
         )
         if not finish.is_default:
@@ -543,8 +833,9 @@ class _Handlers:
         return take
 
     def knobs(self, knobs: tuple) -> tuple[Voice, Finish]:
-        """The voice and the finish that the knobs (_Controls.voice, then .finish) say."""
-        return self.studio.voice(*knobs[:4]), self.studio.finish(*knobs[4:])
+        """The voice and the finish that the knobs (_Controls.voice, then .finish, then the
+        spread where given) say."""
+        return self.studio.voice(*knobs[:4], *knobs[6:7]), self.studio.finish(*knobs[4:6])
 
     def on_generate(
         self, class_name, blend_with, blend, variation, count, seed, rate=0, loudness=None
@@ -574,11 +865,34 @@ class _Handlers:
     def on_morph(
         self, take, class_name, blend_with, blend, variation, first, last, steps, *finish
     ) -> list:
-        knobs = (class_name, blend_with, blend, variation, *finish)
+        knobs = (class_name, blend_with, blend, variation, *finish)  # finish, then the spread
         return self.answer(
             "Morphed",
             lambda: (self.studio.morph(self.shown(take), first, last, steps), *self.knobs(knobs)),
         )
+
+    def on_fit(self, sound, training_clip, fit_class, *knobs) -> list:
+        """Fit the sound (an upload or recording, else the training clip picked) and show the
+        clips around it, the sound beside its fitted take, and the class found in the Class
+        box. knobs: _Controls.voice, the count, the seed, _Controls.finish, the spread."""
+        import gradio as gr
+
+        (class_name, blend_with, blend, variation, count, seed, rate, loudness, spread) = knobs
+        voice_knobs = (blend_with, blend, variation, spread)
+        try:
+            finish = self.studio.finish(rate, loudness)
+            self.studio.voice(self.studio.classes[0], *voice_knobs)  # checked before the fit
+            take = self.studio.start_from_sound(sound or training_clip, fit_class, seed, count)
+            fit, source = take.fit, take.source
+            voice = self.studio.voice(fit.class_name, *voice_knobs)
+            beside = self.studio.beside(take)
+            action = f"Fitted {source.path.name} in {fit.seconds:.0f} s"
+            shown = self.show(take, voice, finish, action)
+        except SfxganError as exc:
+            return [gr.skip(), f"**Not done:** {exc}", *[gr.skip()] * (self.n_outputs + 4)]
+        pictures = [str(beside.original), beside.original_picture]
+        pictures += [str(beside.fitted), beside.fitted_picture]
+        return [*shown, *pictures, beside.line, gr.Dropdown(value=fit.class_name)]
 
 
 def _connect(
@@ -588,18 +902,19 @@ def _connect(
     grid: _ClipGrid,
     morph: _MorphControls,
     outputs: list,
+    spread,
 ) -> None:
     """Bind the events: Generate and Morph are also the page's API; the knobs re-voice the
     clips on the page when let go."""
     voice, finish = controls.voice, controls.finish
-    knobs = [*voice, *finish]
+    knobs = [*voice, *finish, spread]
     controls.generate.click(
         handlers.on_generate,
         [*voice, controls.count, controls.seed, *finish],
         outputs,
         api_name="generate",
     )
-    for knob in (controls.blend_slider, controls.variation):
+    for knob in (controls.blend_slider, controls.variation, spread):
         knob.release(handlers.on_knob, [take_state, *knobs], outputs, api_name=False)
     for box in (controls.blend_box, *finish):
         box.input(handlers.on_knob, [take_state, *knobs], outputs, api_name=False)
@@ -607,9 +922,40 @@ def _connect(
         button.click(handlers.on_reroll(i), [take_state, *knobs], outputs, api_name=False)
     morph.button.click(
         handlers.on_morph,
-        [take_state, *voice, morph.first, morph.last, morph.steps, *finish],
+        [take_state, *voice, morph.first, morph.last, morph.steps, *finish, spread],
         outputs,
         api_name="morph",
+    )
+
+
+def _connect_sound(
+    handlers: _Handlers, take_state, controls: _Controls, sound: _SoundPanel, outputs: list
+) -> None:
+    """Fit is also the page's API. An upload or recording and a training clip exclude each
+    other: choosing one clears the other, so that the page fits what it shows."""
+    import gradio as gr
+
+    sound.fit.click(
+        handlers.on_fit,
+        [
+            sound.sound,
+            sound.training_clip,
+            sound.fit_class,
+            *controls.voice,
+            controls.count,
+            controls.seed,
+            *controls.finish,
+            sound.spread,
+        ],
+        [*outputs, *sound.beside, controls.class_box],
+        api_name="fit",
+    )
+    sound.training_clip.input(lambda _: None, sound.training_clip, sound.sound, api_name=False)
+    sound.sound.input(
+        lambda value: gr.skip() if value is None else None,
+        sound.sound,
+        sound.training_clip,
+        api_name=False,
     )
 
 
