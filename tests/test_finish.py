@@ -3,6 +3,7 @@ meter shows, no DC and no click at the end, and today's files unchanged when not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -117,6 +118,43 @@ def test_a_take_the_ceiling_holds_down_says_how_loud_it_is():
     assert to_db(true_peak(done.audio, RATE)) <= -1.0
     lower = finish_clip(click(), RATE, Finish.session(loudness=-16, true_peak=-6))
     assert to_db(true_peak(lower.audio, RATE)) == pytest.approx(-6.0, abs=0.02)
+
+
+def hit(decay_s: float = 0.1) -> np.ndarray:
+    """A drum-like hit: noise decaying by e every `decay_s`, its crest far above its loudness."""
+    t = np.arange(CLIP) / RATE
+    return (noise() * np.exp(-t / decay_s)).astype(np.float32)
+
+
+def test_limit_brings_a_hit_to_the_loudness_asked_under_the_ceiling():
+    """--limit: a hit that the ceiling held down reaches -16 LUFS by a meter, its true peak
+    still at most -1 dBTP, and the limiter works on its loud start only: from 0.3 s on the take
+    is the plain take times one gain (no pumping in what was under the ceiling)."""
+    plain = finish_clip(hit(), RATE, Finish.session(rate=48_000, loudness=-16))
+    done = finish_clip(hit(), RATE, Finish.session(rate=48_000, loudness=-16, limit=True))
+    assert plain.quieter and not done.quieter
+    assert lufs(done.audio, 48_000) == pytest.approx(-16, abs=0.1)
+    assert done.loudness == pytest.approx(lufs(done.audio, 48_000), abs=0.01)
+    assert to_db(true_peak(done.audio, 48_000)) <= -1.0
+    tail = slice(round(0.3 * 48_000), round(0.45 * 48_000))
+    ratio = np.dot(done.audio[tail], plain.audio[tail]) / np.dot(
+        plain.audio[tail], plain.audio[tail]
+    )
+    residual = done.audio[tail] - ratio * plain.audio[tail]
+    assert np.sqrt(np.mean(residual**2)) < 0.01 * np.sqrt(np.mean(after**2))
+    # a 3 ms click, or a hit of 50 ms, would need more than the limiter's depth: they stay
+    # quieter, and say so, never quieter than without the limiter
+    for sound in (click(), hit(0.05)):
+        held = finish_clip(sound, RATE, Finish.session(loudness=-16))
+        tried = finish_clip(sound, RATE, Finish.session(loudness=-16, limit=True))
+        assert tried.quieter and tried.loudness >= held.loudness - 0.01
+        assert to_db(true_peak(tried.audio, RATE)) <= -1.0
+    # a take under the ceiling is not limited at all
+    sustained = Finish.session(rate=48_000, loudness=-23)
+    same = finish_clip(noise(), RATE, dataclasses.replace(sustained, limit=True))
+    np.testing.assert_array_equal(same.audio, finish_clip(noise(), RATE, sustained).audio)
+    with pytest.raises(SfxganError, match="--limit brings takes to --loudness"):
+        Finish.session(rate=48_000, limit=True)
 
 
 def test_a_silent_take_stays_silent():
@@ -245,6 +283,7 @@ def test_session_takes_from_the_command(tiny_run, tmp_path):
         "true_peak": -1.0,
         "remove_dc": True,
         "fade_ms": 5.0,
+        "limit": False,
     }
     assert "48000 Hz, -16 LUFS under -1 dBTP" in record["files"]
     quieter = record["quieter"]
@@ -287,6 +326,7 @@ def test_session_takes_from_the_command(tiny_run, tmp_path):
         (("--rate", "100"), "--rate must be from 8000 to 192000 Hz, not 100"),
         (("--loudness", "+5"), "--loudness must be from -60 to 0 LUFS, not 5"),
         (("--true-peak", "-2"), "--true-peak is the ceiling of --loudness"),
+        (("--limit",), "--limit brings takes to --loudness"),
         (("--dcase", "--rate", "48000"), "--rate does not apply to --dcase"),
     ],
 )

@@ -31,6 +31,7 @@ from sfxgan.apps.vary import (
     variations,
     vary_to_folder,
 )
+from sfxgan.dsp.finish import to_db, true_peak
 from sfxgan.errors import SfxganError
 from sfxgan.evaluate.judge import JudgeConfig, train_judge_on_folder
 from sfxgan.generate import Sampler
@@ -139,25 +140,31 @@ def test_vary_writes_the_fit_the_takes_pictures_and_the_record(tiny_run, demo_di
 
 @pytest.mark.integration
 def test_takes_for_a_session_at_48k_and_minus_16_lufs(tiny_run, demo_dir, tmp_path):
+    """--rate 48000 --loudness -16 --limit: every take 48 kHz 16-bit, 0.512 s, at -16 LUFS by
+    pyloudnorm with its true peak under -1 dBTP."""
     out = tmp_path / "out"
-    sound = a_sound(demo_dir, "rain")
+    sound = a_sound(demo_dir, "gunshots")
     result = sfxgan(
-        "vary", tiny_run, sound, "--out", out, "--takes", 2, "--class", "rain",
-        "--rate", 48_000, "--loudness", -16, "--quiet",
+        "vary", tiny_run, sound, "--out", out, "--takes", 2, "--class", "gunshots",
+        "--rate", 48_000, "--loudness", -16, "--limit", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    for wav in out.glob("*.wav"):
+    record = json.loads((out / RECORD).read_text())
+    assert record["settings"]["finish"]["loudness"] == -16
+    assert record["settings"]["finish"]["limit"] is True
+    assert record["sounds"][0]["quieter"] == {}
+    wavs = sorted(out.glob("*.wav"))
+    assert len(wavs) == 3
+    for wav in wavs:
         info = sf.info(wav)
         assert info.samplerate == 48_000 and info.subtype == "PCM_16"
         assert info.frames == 8192 * 3  # the same 0.512 s
         audio, _ = sf.read(wav)
-        loudness = pyloudnorm.Meter(48_000).integrated_loudness(audio)
-        entry = json.loads((out / RECORD).read_text())["sounds"][0]
-        if wav.stem not in entry["quieter"]:
-            assert loudness == pytest.approx(-16.0, abs=0.5)
-    assert json.loads((out / RECORD).read_text())["settings"]["finish"]["loudness"] == -16
+        assert pyloudnorm.Meter(48_000).integrated_loudness(audio) == pytest.approx(-16, abs=0.5)
+        assert to_db(true_peak(audio.astype(np.float32), 48_000)) <= -1.0
 
 
+@pytest.mark.integration
 def test_the_runs_judge_names_the_class_of_the_sound_and_of_the_fit(tiny_run, demo_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

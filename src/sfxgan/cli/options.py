@@ -160,7 +160,8 @@ def add_finish_options(p: argparse.ArgumentParser) -> None:
         help=f"bring each take to this integrated loudness ({LOUDNESS_RANGE[0]:g} to "
         f"{LOUDNESS_RANGE[1]:g} LUFS, ITU-R BS.1770-4 measured by pyloudnorm: "
         f"{LOUDNESS_EXTRA}) instead of peak-normalising it; a take whose true peak would pass "
-        "--true-peak stays quieter: the command says how many, generated.json which",
+        "--true-peak stays quieter (unless --limit): the command says how many, generated.json "
+        "which",
     )
     group.add_argument(
         "--true-peak",
@@ -168,6 +169,13 @@ def add_finish_options(p: argparse.ArgumentParser) -> None:
         metavar="DBTP",
         help=f"the true-peak ceiling of --loudness, {TRUE_PEAK_RANGE[0]:g} to "
         f"{TRUE_PEAK_RANGE[1]:g} dBTP (default: {DEFAULT_TRUE_PEAK:g})",
+    )
+    group.add_argument(
+        "--limit",
+        action="store_true",
+        help="bring every take to --loudness: a take whose true peak would pass the ceiling has "
+        "its peaks turned down by a look-ahead limiter (1.5 ms look-ahead, 50 ms release) "
+        "instead of staying quieter; one-shots lose some of their attack's punch",
     )
     group.add_argument(
         "--fade-ms",
@@ -188,4 +196,6 @@ def finish_from(args: argparse.Namespace):
     """The finish the options ask for; Finish() (today's takes) when none is given."""
     from sfxgan.dsp.finish import Finish
 
-    return Finish.session(args.rate, args.loudness, args.true_peak, args.fade_ms, args.keep_dc)
+    return Finish.session(
+        args.rate, args.loudness, args.true_peak, args.fade_ms, args.keep_dc, args.limit
+    )
