@@ -137,10 +137,8 @@ def test_limit_brings_a_hit_to_the_loudness_asked_under_the_ceiling():
     assert done.loudness == pytest.approx(lufs(done.audio, 48_000), abs=0.01)
     assert to_db(true_peak(done.audio, 48_000)) <= -1.0
     tail = slice(round(0.3 * 48_000), round(0.45 * 48_000))
-    ratio = np.dot(done.audio[tail], plain.audio[tail]) / np.dot(
-        plain.audio[tail], plain.audio[tail]
-    )
-    residual = done.audio[tail] - ratio * plain.audio[tail]
+    after, before = done.audio[tail], plain.audio[tail]
+    residual = after - (np.dot(after, before) / np.dot(before, before)) * before
     assert np.sqrt(np.mean(residual**2)) < 0.01 * np.sqrt(np.mean(after**2))
     # a 3 ms click, or a hit of 50 ms, would need more than the limiter's depth: they stay
     # quieter, and say so, never quieter than without the limiter
