@@ -16,6 +16,8 @@ same classes, spread evenly over the classes, chosen by a fixed seed):
   copies of another take by the same test (copies_of_each_other).
 
 Prints one line per sound and a summary; writes every figure to --out.
+
+    python scripts/measure_vary.py tables fig/*.json     # docs/vary.md's tables from --out files
 """
 
 from __future__ import annotations
@@ -168,7 +170,51 @@ def summary(rows: list[dict]) -> dict:
     return figures
 
 
+def tables(paths: list[Path]) -> str:
+    """docs/vary.md's tables from the --out files of several runs: one row per run and set."""
+    head = (
+        "| run, set | fit dB (median) | nearest of 100 random dB | fit / nearest | fit nearer "
+        "| class found = folder | judge: fit's class = folder | judge distance, fit / random "
+        "(rendered; real) |"
+    )
+    fit_rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    spreads: dict[str, list[str]] = {}
+    for path in paths:
+        figures = json.loads(path.read_text())
+        for name, result in figures["sets"].items():
+            f = result["summary"]
+            n = f["sounds"]
+            label = f"{Path(figures['run']).name}, {name}"
+            fit_rows.append(
+                f"| {label} | {f['fit_db_median']:.2f} | {f['nearest_random_db_median']:.2f} "
+                f"| {f['fit_over_nearest_median']:.2f} | {f['fit_closer']}/{n} "
+                f"| {f['class_found_is_source']}/{n} | {f['judged_as_source']}/{n} "
+                f"| {f['fit_over_random_to_rendered_median']:.2f}; "
+                f"{f['fit_over_random_to_source_median']:.2f} |"
+            )
+            for key, value in f.items():
+                if key.startswith("spread "):
+                    spreads.setdefault(label, []).append(
+                        f"{key[7:]}: {value['takes_over_random_to_rendered_median']:.2f}; "
+                        f"{value['takes_over_random_to_source_median']:.2f} "
+                        f"({value['copies_of_source_or_real']} + "
+                        f"{value['copies_of_each_other']} of {f['takes_per_spread']})"
+                    )
+    take_rows = [
+        "| run, set | at each spread: judge distance, takes / random (rendered; real), "
+        "(near copies of the sound or a real clip + of another take, of all takes) |",
+        "|---|---|",
+    ]
+    take_rows += [f"| {label} | {' · '.join(cells)} |" for label, cells in spreads.items()]
+    return "\n".join(fit_rows) + "\n\n" + "\n".join(take_rows)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "tables":  # python scripts/measure_vary.py tables fig/*.json
+        print(tables([Path(p) for p in argv[1:]]))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run")
     parser.add_argument("--held-out", required=True, type=Path)
