@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     import torch
 
 
+def safe_name(text: str) -> str:
+    """`text` as a piece of a file name: letters, digits, '-' and '_' kept, anything else '-'."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+
+
 def temporary_name(path: Path) -> Path:
     """A hidden name next to `path`, unique to this process and call: two writers of the same
     file never share a temporary, and the rename stays within one file system."""

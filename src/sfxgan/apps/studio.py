@@ -53,10 +53,10 @@ from sfxgan.apps.vary import (
     STARTS,
     Fit,
     Source,
+    around_fit,
     fit_sound,
     judge_of,
     load_source,
-    spread_angle,
 )
 from sfxgan.data.audio import write_wav
 from sfxgan.dsp.finish import (
@@ -67,6 +67,7 @@ from sfxgan.dsp.finish import (
     finish_clip,
 )
 from sfxgan.errors import SfxganError, first_line
+from sfxgan.files import safe_name
 from sfxgan.generate import Sampler, class_seed
 
 MAX_CLIPS = 16  # slots on the page: enough to pick from, few enough to hear them all
@@ -100,9 +101,9 @@ class Voice:
     @property
     def stem(self) -> str:
         """A file-name stem: rain, rain+wind40, rain_v70."""
-        stem = _safe(self.class_name)
+        stem = safe_name(self.class_name)
         if self.blend_with is not None and self.blend > 0:
-            stem += f"+{_safe(self.blend_with)}{round(100 * self.blend)}"
+            stem += f"+{safe_name(self.blend_with)}{round(100 * self.blend)}"
         if not math.isclose(self.variation, 1.0):
             stem += f"_v{round(100 * self.variation)}"
         return stem
@@ -165,10 +166,6 @@ class Rendered:
     @property
     def seconds_per_clip(self) -> float:
         return self.seconds / len(self.wavs)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
 
 
 class Studio:
@@ -306,19 +303,17 @@ class Studio:
         rate = self.sampler.sample_rate
         original_wav = write_wav(folder / f"{source.name}.wav", original, rate)
         fitted_wav = write_wav(
-            folder / f"{_safe(fit.class_name)}_{take.stem}_fit.wav", fitted, rate
+            folder / f"{safe_name(fit.class_name)}_{take.stem}_fit.wav", fitted, rate
         )
         line = (
             f"**{source.path.name}** fitted as **{fit.class_name}**, "
             f"{fit.distance_db:.2f} dB from the sound"
         )
-        # the classes compared by their latents alone, before the start map's offset
-        others = {k: v for k, v in fit.per_class_db.items() if k != fit.class_name}
-        if others:
-            runner_up = min(others, key=others.get)
+        runner_up = fit.next_class()
+        if runner_up:  # compared by their latents alone, before the start map's offset
             line += (
                 f" (by the latent alone {fit.per_class_db[fit.class_name]:.2f} dB; next class: "
-                f"{runner_up}, {others[runner_up]:.2f} dB)"
+                f"{runner_up[0]}, {runner_up[1]:.2f} dB)"
             )
         if source.fitted:
             line += f"; {source.fitted}"
@@ -364,24 +359,12 @@ class Studio:
             other = table[sampler.label(voice.blend_with)]
             embedding = torch.lerp(embedding, other, voice.blend)
         if take.fit is not None:
-            return self._around_fit(take.fit, take.latents, voice, embedding)
+            return around_fit(
+                sampler, take.fit, take.latents, voice.spread, embedding, voice.variation
+            )
         z = (take.latents * voice.variation).to(sampler.device)
         embeddings = embedding.expand(len(z), -1)
         return sampler.generator.synthesize(z, embeddings)[:, 0].float()
-
-    def _around_fit(
-        self, fit: Fit, free: torch.Tensor, voice: Voice, embedding: torch.Tensor
-    ) -> torch.Tensor:
-        """Clips around a fit, as `sfxgan vary` makes them (apps.vary.variations): latent
-        cos(a) z_fit + sin(a) z_i, a = spread * pi / 2, and cos(a) times the fit's offset added
-        to the start map; then scaled by the variation and voiced by the (blended) embedding."""
-        generator, device = self.sampler.generator, self.sampler.device
-        angle = spread_angle(voice.spread)
-        latent = math.cos(angle) * fit.latent[None] + math.sin(angle) * free
-        z = (latent * voice.variation).to(device)
-        embeddings = embedding.expand(len(z), -1)
-        start = generator.start_map(z, embeddings) + math.cos(angle) * fit.offset.to(device)
-        return generator.decode(start, embeddings)[:, 0].float()
 
     def render(self, take: Take, voice: Voice, finish: Finish | None = None) -> Rendered:
         """Generate a take's clips, write them as WAV files (finished as `finish` says:

@@ -37,7 +37,7 @@ from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, DEFAULT_SPREAD
 from sfxgan.data.audio import fit_length, is_silent, load_audio, write_wav
 from sfxgan.dsp.features import LOG_SCALE, to_log_spec
 from sfxgan.errors import AudioError, SfxganError
-from sfxgan.files import write_json_atomic
+from sfxgan.files import safe_name, write_json_atomic
 from sfxgan.generate import Sampler
 
 STARTS = 24  # latents tried in all: spread over the classes, at least MIN_STARTS_PER_CLASS each
@@ -68,7 +68,7 @@ class Source:
 
     @property
     def name(self) -> str:
-        return "".join(c if c.isalnum() or c in "-_" else "-" for c in self.path.stem)
+        return safe_name(self.path.stem)
 
 
 @dataclass
@@ -84,6 +84,12 @@ class Fit:
     gain_db: float  # the level change that brought the source to the class's level
     per_class_db: dict[str, float] = field(default_factory=dict)  # the best start of each class
     seconds: float = 0.0
+
+    def next_class(self) -> tuple[str, float] | None:
+        """The class that came nearest after the one found, and its distance (both from the
+        first stage, the latent alone); None when one class was tried."""
+        others = {k: v for k, v in self.per_class_db.items() if k != self.class_name}
+        return min(others.items(), key=lambda kv: kv[1]) if others else None
 
 
 def load_source(path: str | Path, sampler: Sampler) -> Source:
@@ -297,18 +303,31 @@ def variations(
 ) -> torch.Tensor:
     """(len(takes), frames, bins): takes `takes` around the fit; take i is stable for a seed
     (its free latent is take i of `sfxgan generate --seed` for the fit's class)."""
-    angle = spread_angle(spread)
     free = sampler.latents(fit.class_name, list(takes), seed)
+    return around_fit(sampler, fit, free, spread).cpu()
+
+
+def around_fit(
+    sampler: Sampler,
+    fit: Fit,
+    free: torch.Tensor,
+    spread: float,
+    embedding: torch.Tensor | None = None,
+    variation: float = 1.0,
+) -> torch.Tensor:
+    """(n, frames, bins) on the sampler's device: G(cos(a) z_fit + sin(a) free, embedding)
+    with cos(a) times the fit's offset added to the start map, a = spread * pi / 2; the latent
+    scaled by `variation` (the studio's knob), the embedding the fit's class's unless given
+    (the studio's class blend)."""
+    generator, device = sampler.generator, sampler.device
+    angle = spread_angle(spread)
     latent = math.cos(angle) * fit.latent[None] + math.sin(angle) * free
-    return _decode(sampler, fit, latent.to(sampler.device), math.cos(angle))
-
-
-def _decode(sampler: Sampler, fit: Fit, latent: torch.Tensor, keep: float) -> torch.Tensor:
-    generator = sampler.generator
-    label = torch.full((len(latent),), sampler.label(fit.class_name), device=sampler.device)
-    embedding = generator.label_embed(label)
-    start = generator.start_map(latent, embedding) + keep * fit.offset.to(sampler.device)
-    return generator.decode(start, embedding)[:, 0].float().cpu()
+    z = (latent * variation).to(device)
+    if embedding is None:
+        embedding = generator.label_embed.weight[sampler.label(fit.class_name)]
+    embeddings = embedding.expand(len(z), -1)
+    start = generator.start_map(z, embeddings) + math.cos(angle) * fit.offset.to(device)
+    return generator.decode(start, embeddings)[:, 0].float()
 
 
 # --- a folder of takes per sound ----------------------------------------------------------------
@@ -349,12 +368,7 @@ def heard_classes(judge, source: Source, sample_rate: int) -> list[str]:
     likely first (at least its first choice). The fit's class is chosen among them: a spectral
     distance alone found a ringing electronic hi-hat closest to a tom, and a crash cut to half
     a second closest to a hi-hat, while a listener, and the judge, hear the source's class."""
-    from sfxgan.dsp.finish import resample
-
-    clip = source.audio
-    if judge.config.sample_rate != sample_rate:
-        clip = resample(clip, sample_rate, judge.config.sample_rate)
-    probs = judge.outputs(clip[None]).probs[0]
+    probs = _judge_outputs(judge, source.audio[None], sample_rate).probs[0]
     order = np.argsort(-probs)
     return [judge.classes[i] for i in order if i == order[0] or probs[i] >= JUDGE_SHARE]
 
@@ -376,13 +390,18 @@ def fit_sound(
     return invert(sampler, source, class_name, seed, candidates=candidates, **(fitting or {}))
 
 
-def judged(judge, clips: np.ndarray, sample_rate: int) -> list[dict]:
-    """The judge's class and confidence for each clip (n, samples) at `sample_rate`."""
+def _judge_outputs(judge, clips: np.ndarray, sample_rate: int):
+    """The judge's outputs for clips (n, samples) at `sample_rate`, resampled to its rate."""
     from sfxgan.dsp.finish import resample
 
     if judge.config.sample_rate != sample_rate:
         clips = np.stack([resample(c, sample_rate, judge.config.sample_rate) for c in clips])
-    probs = judge.outputs(clips).probs
+    return judge.outputs(clips)
+
+
+def judged(judge, clips: np.ndarray, sample_rate: int) -> list[dict]:
+    """The judge's class and confidence for each clip (n, samples) at `sample_rate`."""
+    probs = _judge_outputs(judge, clips, sample_rate).probs
     return [
         {"class": judge.classes[int(p.argmax())], "confidence": round(float(p.max()), 4)}
         for p in probs

@@ -215,9 +215,15 @@ def true_peak(audio: np.ndarray, sample_rate: int) -> float:
     """The true peak (BS.1770-4 annex 2), linear: the largest magnitude of the signal
     oversampled to at least 192 kHz (4x at 48 kHz, as the annex does), sample peaks included."""
     audio = np.asarray(audio, dtype=np.float32)
-    factor = max(4, math.ceil(TRUE_PEAK_RATE / sample_rate))
-    over = soxr.resample(audio, sample_rate, sample_rate * factor, quality="VHQ")
+    over, _ = oversampled(audio, sample_rate)
     return float(max(np.abs(over).max(initial=0.0), np.abs(audio).max(initial=0.0)))
+
+
+def oversampled(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    """`audio` oversampled to at least TRUE_PEAK_RATE (4x at least, BS.1770-4 annex 2), and
+    the factor."""
+    factor = max(4, math.ceil(TRUE_PEAK_RATE / sample_rate))
+    return soxr.resample(audio, sample_rate, sample_rate * factor, quality="VHQ"), factor
 
 
 def to_db(linear: float) -> float:
@@ -318,8 +324,8 @@ def limit_peaks(audio: np.ndarray, sample_rate: int, ceiling: float) -> np.ndarr
     is taken away again."""
     audio = np.asarray(audio, dtype=np.float32)
     n = len(audio)
-    factor = max(4, math.ceil(TRUE_PEAK_RATE / sample_rate))
-    over = np.abs(soxr.resample(audio, sample_rate, sample_rate * factor, quality="VHQ"))
+    over, factor = oversampled(audio, sample_rate)
+    over = np.abs(over)
     over = np.pad(over, (0, max(0, n * factor - len(over))))[: n * factor]
     envelope = np.maximum(over.reshape(n, factor).max(axis=1), np.abs(audio))
     need = np.clip(ceiling / np.maximum(envelope, 1e-12), 10.0 ** (-LIMIT_MAX_DB / 20.0), 1.0)
