@@ -165,6 +165,23 @@ def test_takes_for_a_session_at_48k_and_minus_16_lufs(tiny_run, demo_dir, tmp_pa
 
 
 @pytest.mark.integration
+def test_the_quieter_note_counts_every_sound_of_a_class(tiny_run, demo_dir, tmp_path):
+    """Two sounds fitted in one class, a loudness no take can reach under a -20 dBTP ceiling:
+    the note counts all 4 files, not one sound's 2."""
+    first, second = sorted((demo_dir / "gunshots").glob("*.wav"))[:2]
+    out = tmp_path / "out"
+    result = sfxgan(
+        "vary", tiny_run, first, second, "--out", out, "--takes", 1, "--class", "gunshots",
+        "--loudness", -1, "--true-peak", -20, "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = json.loads((out / RECORD).read_text())
+    assert [len(s["quieter"]) for s in record["sounds"]] == [2, 2]
+    assert "note: 4 takes are quieter than -1 LUFS" in result.stdout
+    assert f"{first.stem} 2, {second.stem} 2" in result.stdout
+
+
+@pytest.mark.integration
 def test_the_runs_judge_names_the_class_of_the_sound_and_of_the_fit(tiny_run, demo_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

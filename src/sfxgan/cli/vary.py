@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     sounds = record["sounds"]
     files = sum(len(s["files"]) for s in sounds)
     print(f"wrote {files} takes of {len(sounds)} sounds to {args.out} ({args.out / RECORD})")
-    quieter = {s["class"]: s["quieter"] for s in sounds if s["quieter"]}
+    # per sound, not per class: two sounds of one class each have their own quieter takes
+    quieter = {Path(s["source"]).stem: s["quieter"] for s in sounds if s["quieter"]}
     if quieter:
         print(quieter_note(quieter, finish, str(args.out / RECORD)))
     return 0
