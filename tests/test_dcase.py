@@ -150,11 +150,12 @@ def test_the_full_default_writes_100_clips_per_class_in_the_dcase_format(tiny_ru
     lines = result.stderr.strip().splitlines()
     assert any(line.startswith("generating: 100%|") for line in lines)  # the progress bar
     notes = [line for line in lines if line.strip() and not line.startswith("generating")]
-    assert len(notes) == 3, result.stderr
+    assert len(notes) == 4, result.stderr
     # which checkpoint: the fixture run trained without quality checks, so its latest
     assert notes[0].startswith("checkpoint: ") and "the run has no best checkpoint" in notes[0]
-    assert notes[1].startswith("note: 'birds', 'engine' are not DCASE 2023 Task 7 categories")
-    assert notes[2].startswith("warning: the model's clips are 0.512 s long")
+    assert notes[1].startswith("generator precision: ")  # fp32 or bf16, and why
+    assert notes[2].startswith("note: 'birds', 'engine' are not DCASE 2023 Task 7 categories")
+    assert notes[3].startswith("warning: the model's clips are 0.512 s long")
     expected_names = [f"{i:04d}.wav" for i in range(1, 101)]
     for folder in folders:
         assert wav_names(out / folder) == expected_names

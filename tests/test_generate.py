@@ -56,6 +56,29 @@ def test_take_i_is_the_same_whatever_is_asked_with_it(sampler):
     assert not np.allclose(sampler.latents("birds", 1, seed=3), z[:1])
 
 
+def test_bf16_takes_are_fp32_takes_up_to_rounding_and_the_same_in_any_request(tiny_run):
+    """--precision bf16 (what auto picks on a CPU with native bfloat16): take i does not
+    depend on its batch, and its spectrogram is fp32's take i up to bf16 rounding, far nearer
+    it than any other take."""
+    sampler = Sampler.from_run(tiny_run)
+    assert sampler.precision == "fp32"  # the library's default: exact, as export and studio
+    assert sampler.use_precision("bf16") == "asked" and sampler.precision == "bf16"
+    audio, bf16 = sampler.generate("rain", 40, seed=3, n_iter=2, return_spec=True)
+    some = sampler.generate("rain", 10, seed=3, n_iter=2, start=30)
+    np.testing.assert_allclose(some, audio[30:], atol=1e-5)
+    odd = list(sampler.stream("rain", [37, 2], 3, "fast-griffin-lim", 2, batch_size=1))
+    np.testing.assert_allclose(np.concatenate([b.audio for b in odd]), audio[[37, 2]], atol=1e-5)
+
+    sampler.use_precision("fp32")
+    fp32 = sampler.generate("rain", 40, seed=3, n_iter=2, return_spec=True)[1]
+    rounding = np.abs(bf16 - fp32).mean(axis=(1, 2))  # (40,) take i against take i
+    other = np.abs(bf16 - np.roll(fp32, 1, axis=0)).mean(axis=(1, 2))  # against take i - 1
+    assert rounding.max() > 0  # bf16 did run
+    assert rounding.max() < 0.2 * other.min(), (rounding.max(), other.min())
+    with pytest.raises(SfxganError, match="unknown precision 'fp8'"):
+        sampler.use_precision("fp8")
+
+
 def test_stream_holds_one_batch_and_refuses_what_memory_cannot_hold(sampler):
     batches = list(
         sampler.stream("birds", 10, seed=0, phase="fast-griffin-lim", n_iter=2, batch_size=4)
@@ -122,6 +145,23 @@ def test_a_folder_is_filled_in_pieces_and_never_overwritten(tiny_run, tmp_path):
         )
     again = sfxgan("generate", tiny_run, "--out", out, "--classes", "rain", "--per-class", 8, *FAST)
     assert again.returncode == 0 and "nothing to write" in again.stdout
+    # takes of the other precision are other takes: refused, named
+    precision = read_takes_record(out)["settings"]["precision"]
+    other_precision = "fp32" if precision == "bf16" else "bf16"
+    assert_one_line_error(
+        sfxgan(
+            "generate",
+            tiny_run,
+            "--out",
+            out,
+            "--classes",
+            "rain",
+            "--precision",
+            other_precision,
+            *FAST,
+        ),
+        f"precision {precision}, where this command has {other_precision}",
+    )
 
     # takes of other settings are refused, named old and new, and nothing changes
     other = sfxgan("generate", tiny_run, "--out", out, "--classes", "rain", "--seed", 1, *FAST)

@@ -348,6 +348,7 @@ def _record(
         "weights": sampler.weights,
         "preset": sampler.spec.preset,
         "seed": seed,
+        "precision": sampler.precision,
         "phase": {"method": phase, "iterations": n_iter},
         "model": {
             "sample_rate": model_rate,

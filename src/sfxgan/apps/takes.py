@@ -55,13 +55,24 @@ WAV_HEADER = 44
 PNG_BYTES = 150_000  # a spectrogram picture, with room (the demo's are 40-60 kB)
 DISK_RESERVE = 64 * 2**20  # left free: a full disk breaks more than this command
 # what must be equal for new takes to join a folder's takes: the same model and the same sound
-MATCHED = ("model", "seed", "phase", "iterations", "sample_rate", "clip_samples", "finish")
+MATCHED = (
+    "model",
+    "seed",
+    "precision",
+    "phase",
+    "iterations",
+    "sample_rate",
+    "clip_samples",
+    "finish",
+)
 
 
 def _held(settings: dict, key: str):
     """A record's setting; a record written before takes could be finished has today's."""
     if key == "finish":
         return Finish.from_record(settings.get("finish")).record()
+    if key == "precision":  # takes were made in fp32 before generation had a precision
+        return settings.get(key, "fp32")
     return settings.get(key)
 
 

@@ -22,7 +22,7 @@ from sfxgan.cli.options import (
 from sfxgan.config import DCASE_CLIPS_PER_CLASS
 from sfxgan.dsp.finish import Finish, quieter_note
 from sfxgan.errors import SfxganError
-from sfxgan.generate import BATCH, RECORD
+from sfxgan.generate import BATCH, GENERATION_PRECISIONS, RECORD
 
 PER_CLASS = 10  # clips per class without --dcase (with it: the layout's DCASE_CLIPS_PER_CLASS)
 
@@ -72,6 +72,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write the DCASE 2023 Task 7 layout: OUT/<Category>/0001.wav..., 4 s, mono, "
         "16-bit, 22 050 Hz (resampled and padded or cropped)",
     )
+    p.add_argument(
+        "--precision",
+        choices=GENERATION_PRECISIONS,
+        default="auto",
+        help="the generator's arithmetic: auto (default) is bf16 where the device computes it "
+        "natively and fast (a GPU with bfloat16, a CPU with AVX-512 BF16 or AMX: 2.5x faster "
+        "on paper-16k, takes judged the same), else fp32; fp32 makes the takes of the library "
+        "API, `sfxgan studio` and an export",
+    )
     add_finish_options(p)
     add_weights_options(p)
     add_quiet_option(p)
@@ -92,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
     sampler = Sampler.from_run(
         args.run, device=args.device, ema=not args.no_ema, checkpoint=args.checkpoint
     )
+    why = sampler.use_precision(args.precision)
     if not args.quiet:
         print(sampler.describe_checkpoint(), file=sys.stderr)
+        print(f"generator precision: {sampler.precision} ({why})", file=sys.stderr)
     if args.dcase:
         return _run_dcase(args, sampler, finish)
     from sfxgan.apps.takes import GenerationInterrupted, generate_to_folder
