@@ -254,6 +254,43 @@ def test_critic_second_derivatives_are_exact():
 # memory format and mixed precision
 
 
+def test_a_deep_convolution_as_a_matrix_product_is_the_convolution(monkeypatch):
+    """SameConv2d's matrix-product path (paper-16k's last critic layer on a CPU) computes the
+    convolution, its input gradient and the gradient penalty's double backward to float64
+    rounding, on odd and even sizes; and a whole critic scores the same either way."""
+    from sfxgan.model import networks
+
+    torch.manual_seed(0)
+    for channels, out_channels, t, f in [(8, 6, 16, 8), (5, 3, 7, 5), (4, 4, 4, 4)]:
+        conv = SameConv2d(channels, out_channels, (12, 3), 2).double()
+        nn.init.normal_(conv.bias)
+        x = torch.randn(3, channels, t, f, dtype=torch.float64, requires_grad=True)
+        results = []
+        monkeypatch.undo()
+        for min_channels in (10**9, 1):  # oneDNN's convolution, then the matrix product
+            monkeypatch.setattr(networks, "MATMUL_MIN_CHANNELS", min_channels)
+            if min_channels == 1:  # the convolution must not run at all
+                monkeypatch.setattr(nn.Conv2d, "forward", lambda *a: pytest.fail("conv ran"))
+            y = conv(x)
+            (grad,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+            (weight_grad,) = torch.autograd.grad(grad.square().sum(), conv.weight)
+            results.append((y, grad, weight_grad))
+        for by_conv, by_matmul in zip(*results, strict=True):
+            assert by_conv.shape == by_matmul.shape
+            torch.testing.assert_close(by_matmul, by_conv, rtol=1e-10, atol=1e-10)
+
+    monkeypatch.undo()
+    D = Critic(MICRO, N_CLASSES).double()
+    spec = torch.rand(2, 1, *MICRO.spectrogram_shape(), dtype=torch.float64)
+    labels = torch.tensor([0, 1])
+    monkeypatch.setattr(networks, "MATMUL_MIN_CHANNELS", 10**9)
+    want = D(spec, labels)
+    monkeypatch.setattr(networks, "MATMUL_MIN_CHANNELS", 1)
+    torch.testing.assert_close(D(spec, labels), want, rtol=1e-10, atol=1e-10)
+    x = spec.clone().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda x: D(x, labels), (x,))
+
+
 def test_channels_last_gives_the_same_result():
     torch.manual_seed(0)
     G, D = build_models(PRESETS["tiny"].model, N_CLASSES)
@@ -392,3 +429,23 @@ def test_auxiliary_classifier_names_classes_from_the_label_free_trunk():
     torch.testing.assert_close(other, logits)
     with pytest.raises(ConfigError, match="needs critic_conditioning projection"):
         Critic(MICRO, N_CLASSES, classifier=True)
+
+
+def test_only_paper_16ks_deep_last_critic_layer_runs_as_a_matrix_product(monkeypatch):
+    """The matrix product is for deep layers with few positions: paper-16k's last critic layer
+    (512 channels in, 8 x 4 out); tiny's layers all stay oneDNN convolutions."""
+    calls = []
+    original = SameConv2d._as_matmul
+
+    def recorded(self, *args):
+        calls.append(self.in_channels)
+        return original(self, *args)
+
+    monkeypatch.setattr(SameConv2d, "_as_matmul", recorded)
+    for name, expected in (("tiny", []), ("paper-16k", [512])):
+        calls.clear()
+        config = PRESETS[name].model
+        critic = Critic(config, N_CLASSES)
+        with torch.no_grad():
+            critic(torch.zeros(1, 1, *config.spectrogram_shape()), torch.tensor([0]))
+        assert calls == expected, name

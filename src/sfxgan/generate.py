@@ -97,8 +97,9 @@ class Sampler:
         weights: str = "raw",
     ):
         if device.type == "cpu":
-            # NHWC activations: oneDNN's convolutions skip their layout reorders; the same takes
-            # (bit-identical on the CPUs measured), 1.15-1.25x faster (docs/benchmarks.md)
+            # NHWC activations, which oneDNN's convolutions take without reordering: on a Xeon
+            # with AMX the same takes (bit-identical) 1.15-1.25x faster in fp32 and bf16; on a
+            # Zen 5 in fp32 within noise (docs/benchmarks.md)
             generator = generator.to(memory_format=torch.channels_last)
         self.spec, self.generator, self.device = spec, generator.eval(), device
         self.stft = STFT(spec.features)

@@ -20,6 +20,13 @@ from sfxgan.config import ModelConfig
 from sfxgan.errors import ConfigError
 
 STRIDE = 2  # every layer doubles (generator) or halves (critic) both sizes
+# A deep convolution (this many input channels or more) with few output positions per example
+# runs as one matrix product on a CPU (SameConv2d._as_matmul): paper-16k's last critic layer
+# (512 -> 1024 channels, 32 positions), which made a training step 1.2-1.4x faster; at 128
+# positions, and on tiny's 128-channel last layer, oneDNN's convolution was as fast or faster
+# (docs/benchmarks.md)
+MATMUL_POSITIONS = 32
+MATMUL_MIN_CHANNELS = 512
 LEAK = 0.2  # LeakyReLU slope of the latent branch and the critic, as in the reference
 # Keras BatchNormalization eps. Its momentum (0.99 in Keras, the weight of the *old* running
 # statistic) is `ModelConfig.bn_momentum` in PyTorch's convention: 1 - 0.99 = 0.01.
@@ -51,7 +58,27 @@ class SameConv2d(nn.Conv2d):
         # F.pad lists the last dimension first; it allocates a new tensor (no in-place), so the
         # critic stays twice differentiable for the gradient penalty.
         x = F.pad(x, (f_before, f_after, t_before, t_after))
+        t_out, f_out = (x.shape[-2] - kt) // st + 1, (x.shape[-1] - kf) // sf + 1
+        deep = self.in_channels >= MATMUL_MIN_CHANNELS and t_out * f_out <= MATMUL_POSITIONS
+        if deep and x.device.type == "cpu":
+            return self._as_matmul(x, t_out, f_out)
         return super().forward(x)
+
+    def _as_matmul(self, x: Tensor, t_out: int, f_out: int) -> Tensor:
+        """The same convolution as one matrix product over the kernel's patches (im2col): on a
+        deep layer with few output positions, whose backward oneDNN runs far below its
+        matrix-product rate (paper-16k's last critic layer: 8 % of the bf16 peak), and which a
+        product of (C_out x C_in k k) by (C_in k k x positions) runs near it. Twice
+        differentiable, as the gradient penalty needs (unfold's backward is fold)."""
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+        B = x.shape[0]
+        patches = F.unfold(x.to(dtype), self.kernel_size, stride=self.stride)  # (B, C k k, L)
+        # one product for the whole batch, (C_out, C k k) x (C k k, B L): a batched product
+        # would copy the weight once per example
+        patches = patches.transpose(0, 1).reshape(patches.shape[1], -1)  # (C k k, B L)
+        weight = self.weight.to(dtype).flatten(1)  # (C_out, C k k)
+        out = torch.addmm(self.bias.to(dtype)[:, None], weight, patches)  # (C_out, B L)
+        return out.view(-1, B, t_out, f_out).transpose(0, 1)  # (B, C_out, t_out, f_out)
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
@@ -166,13 +193,19 @@ class Generator(nn.Module):
 
     def decode(self, x: Tensor, embedding: Tensor) -> Tensor:
         """A start map (B, C0 + 1, t0, f0) -> log-spectrogram (B, 1, T, F)."""
+        return torch.tanh(self.to_spec(self.upsample(x, embedding)))  # (B, 1, T, F)
+
+    def upsample(self, x: Tensor, embedding: Tensor) -> Tensor:
+        """The blocks: a start map -> the last block's activations (B, C_last, T / 2, F / 2),
+        where every BatchNorm has seen its input (the trainer's standing statistics stop here:
+        the output layer has no statistics)."""
         B = x.shape[0]
         for i, block in enumerate(self.blocks):
             x = block(x)  # (B, C_i, 2^i t0, 2^i f0)
             if self.cond_norms is not None:
                 scale, shift = self.cond_norms[i](embedding).view(B, 2, -1, 1, 1).unbind(1)
                 x = x * (1 + scale) + shift  # (B, C_i, ...), per class and channel
-        return torch.tanh(self.to_spec(x))  # (B, 1, T, F)
+        return x
 
 
 class Critic(nn.Module):

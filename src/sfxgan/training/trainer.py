@@ -560,7 +560,10 @@ class Trainer:
             for _ in range(n_batches):
                 z = torch.randn(64, self.spec.model.latent_dim, generator=g).to(self.device)
                 labels = torch.randint(0, n_classes, (64,), generator=g).to(self.device)
-                generator(z, labels)
+                # up to the last BatchNorm: the output layer, which has none, would change
+                # nothing (the same statistics, 1.2x faster on tiny)
+                embedding = generator.label_embed(labels)
+                generator.upsample(generator.start_map(z, embedding), embedding)
         for norm in norms:
             norm.momentum = self.spec.model.bn_momentum
         self._inference_states[which] = (self.step, generator.state_dict())
