@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-# `make test` runs every test (about 22 minutes alone on two cores). `make test-fast` is for the
+# `make test` runs every test (about 17-18 minutes alone on two cores). `make test-fast` is for the
 # edit loop: the unit tests only, under 3 minutes; it leaves out the tests marked slow (trainings
 # of many steps, browsers, several processes) and integration (each runs the sfxgan command or
 # another process, or trains a run), which `make test` still runs.

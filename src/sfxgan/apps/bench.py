@@ -661,18 +661,7 @@ def format_tables(result: dict) -> str:
             f"{c['one_busy_core_torch_default']['s_per_step']:.3f} | "
             f"{c['slowdown_torch_default']:.2f}x |",
         ]
-    lines += [
-        "",
-        "| generation (batch 64) | generator precision | phase | clips/s | generator alone "
-        "clips/s | phase share |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for row in result["generation"]:
-        lines.append(
-            f"| {row['preset']} | {row.get('precision', 'fp32')} | {row['phase']} "
-            f"{row['iters']} | {row['clips_per_s']:.1f} | {row['generator_clips_per_s']:.1f} | "
-            f"{100 * row['phase_share']:.0f} % |"
-        )
+    lines += _generation_table(result["generation"])
     lines += ["", "| Griffin-Lim (paper-16k, batch 64) | iterations | ms/clip |", "|---|---:|---:|"]
     for row in result["griffin_lim"]:
         lines.append(f"| {row['method']} | {row['iters']} | {row['ms_per_clip']:.2f} |")
@@ -721,6 +710,22 @@ def format_tables(result: dict) -> str:
             lines.append(f"| {key} | {REFERENCE[figure]:g} | {value:.2f}x | {target_cell} |")
     lines.append(f"\nbench took {result['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def _generation_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "| generation (batch 64) | generator precision | phase | clips/s | generator alone "
+        "clips/s | phase share |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['preset']} | {row.get('precision', 'fp32')} | {row['phase']} "
+            f"{row['iters']} | {row['clips_per_s']:.1f} | {row['generator_clips_per_s']:.1f} | "
+            f"{100 * row['phase_share']:.0f} % |"
+        )
+    return lines
 
 
 def _vary_table(rows: list[dict]) -> list[str]:
