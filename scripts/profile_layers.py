@@ -12,13 +12,11 @@ whole batch); the generator's as in training, and, for generation, forward only.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 from torch import nn
 
-from sfxgan.apps.bench import matmul_peak
+from sfxgan.apps.bench import matmul_peak, median_time
 from sfxgan.config import get_preset
 from sfxgan.model.networks import SameConv2d, build_models
 
@@ -48,17 +46,6 @@ def conv_flops(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return 2.0 * y.numel() * module.in_channels * kt * kf
 
 
-def timed(fn, repeats: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def profile_layer(module: nn.Module, x: torch.Tensor, precision: str, repeats: int) -> dict:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     autocast = torch.autocast("cpu", dtype=dtype, enabled=precision == "bf16")
@@ -78,8 +65,8 @@ def profile_layer(module: nn.Module, x: torch.Tensor, precision: str, repeats: i
     y = forward()
     return {
         "flops": conv_flops(module, x, y),
-        "fwd": timed(forward, repeats),
-        "both": timed(both, repeats),
+        "fwd": median_time(forward, repeats, warmup=2),
+        "both": median_time(both, repeats, warmup=2),
     }
 
 

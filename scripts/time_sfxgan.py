@@ -17,24 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
-from sfxgan.apps.bench import TrainCase, _untrained_sampler, synthetic_trainer
+from sfxgan.apps.bench import TrainCase, _untrained_sampler, median_time, synthetic_trainer
 
 PHASES = (("griffin-lim", 50), ("fast-griffin-lim", 16), ("fast-griffin-lim", 32))
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -51,7 +39,7 @@ def main() -> int:
         trainer = synthetic_trainer(
             TrainCase("paper-16k", args.batch, True, precision=args.precision)
         )
-        step_s = median_seconds(trainer.train_step, args.steps)
+        step_s = median_time(trainer.train_step, args.steps)
         result = {"case": "train", "batch": args.batch, "precision": trainer.spec.train.precision}
         result["median_step_s"] = step_s
     else:
@@ -62,7 +50,7 @@ def main() -> int:
         for precision in dict.fromkeys(["fp32", "auto"]):
             sampler.use_precision(precision)
             for phase, iters in PHASES:
-                seconds = median_seconds(
+                seconds = median_time(
                     lambda p=phase, k=iters: sampler.to_audio(sampler.log_spec(z, labels), p, k), 3
                 )
                 key = f"{sampler.precision} {phase} {iters}"

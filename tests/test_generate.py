@@ -148,18 +148,9 @@ def test_a_folder_is_filled_in_pieces_and_never_overwritten(tiny_run, tmp_path):
     # takes of the other precision are other takes: refused, named
     precision = read_takes_record(out)["settings"]["precision"]
     other_precision = "fp32" if precision == "bf16" else "bf16"
+    asked = ("--classes", "rain", "--precision", other_precision)
     assert_one_line_error(
-        sfxgan(
-            "generate",
-            tiny_run,
-            "--out",
-            out,
-            "--classes",
-            "rain",
-            "--precision",
-            other_precision,
-            *FAST,
-        ),
+        sfxgan("generate", tiny_run, "--out", out, *asked, *FAST),
         f"precision {precision}, where this command has {other_precision}",
     )
 
