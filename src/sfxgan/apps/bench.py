@@ -26,20 +26,37 @@ from sfxgan.config import get_preset
 from sfxgan.files import write_json_atomic
 
 # The reference implementation (the authors' TensorFlow code, TF 2.21 with tensorflow-io 0.37.1,
-# eager as written), timed beside sfxgan on one machine by the issue that set the targets:
-# paper-16k, one critic and one generator update (with the Griffin-Lim 50 loss) per step.
-# A ratio against these figures is a ratio between machines unless this one is of the same kind.
-REFERENCE = {
-    "machine": "2-core AMD EPYC, Zen 3 (AVX2; no AVX-512, no AMX)",
-    "avx512f": False,
-    "train_paper16k_b4_s_per_step": 10.0,  # 10.0-16.3 over runs: the fastest
-    "train_paper16k_b16_s_per_step": 46.6,
-    "generate_paper16k_clips_per_s": 4.4,  # predict, Griffin-Lim 50, peak normalisation; 64 clips
-    "griffin_lim_50_ms_per_clip": 95.0,
-}
+# eager as written), timed beside sfxgan on one machine of each kind (scripts/time_reference.py):
+# paper-16k, one critic and one generator update (with the Griffin-Lim 50 loss) per step. The
+# bench divides by the figures of this machine's kind, else by the first and says that the
+# ratios then compare two machines.
+REFERENCES = (
+    {
+        "machine": "2-core AMD EPYC, Zen 3 (AVX2; no AVX-512, no AMX)",
+        "cpu": "EPYC",
+        "avx512f": False,
+        "amx_bf16": False,
+        "train_paper16k_b4_s_per_step": 10.0,  # 10.0-16.3 over runs: the fastest
+        "train_paper16k_b16_s_per_step": 46.6,
+        "generate_paper16k_clips_per_s": 4.4,  # predict, Griffin-Lim 50, peak normalisation
+        "griffin_lim_50_ms_per_clip": 95.0,
+    },
+    {  # 2026-12-06, two alternating rounds (docs/benchmarks.md, "Issue 29"): their medians
+        "machine": "2-core Intel Xeon, Sapphire Rapids (AVX-512 BF16, AMX)",
+        "cpu": "Xeon",
+        "avx512f": True,
+        "amx_bf16": True,
+        "train_paper16k_b4_s_per_step": 3.45,
+        "train_paper16k_b16_s_per_step": 8.87,
+        "generate_paper16k_clips_per_s": 12.85,
+        "griffin_lim_50_ms_per_clip": 57.2,
+    },
+)
+REFERENCE = REFERENCES[0]
 # generation's phase methods: the reference's (Griffin-Lim 50), the default, and fast
-# Griffin-Lim 16, whose spectral convergence beats Griffin-Lim 50's on real drum hits (0.161
-# against 0.167, docs/benchmarks.md), so its clips/s count against the reference's
+# Griffin-Lim 16, whose spectral convergence beats Griffin-Lim 50's on real drum hits (0.156
+# against 0.159) and on generated takes of three runs (docs/benchmarks.md), so its clips/s count
+# against the reference's
 GENERATION_PHASES = (("griffin-lim", 50), ("fast-griffin-lim", 32), ("fast-griffin-lim", 16))
 AT_REFERENCE_QUALITY = ("fast-griffin-lim", 16)
 TARGETS = {"training": 3.0, "generation": 5.0, "contention": 2.5}  # speed-ups; loaded/alone
@@ -542,7 +559,8 @@ def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
     from sfxgan import threads
 
     start = time.perf_counter()
-    result: dict = {"machine": machine_info(), "reference": REFERENCE}
+    machine = machine_info()
+    result: dict = {"machine": machine, "reference": reference_for(machine)}
     # the count --threads chose, fixed for the whole bench: the load check would count the
     # cases' own processes as other work and change the count between the figures it compares
     # (it did: generation ran on one thread for a while after the paper-64k case)
@@ -588,20 +606,28 @@ def run_bench(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
     return result
 
 
-def same_kind_as_reference(machine: dict) -> bool:
-    """Whether this machine is of the kind the reference was timed on (the CPU family's vector
-    units decide most of the speed here); otherwise ratios compare two machines."""
-    return "EPYC" in machine["cpu"] and machine["avx512f"] == REFERENCE["avx512f"]
+def same_kind_as_reference(machine: dict, reference: dict) -> bool:
+    """Whether this machine is of the kind the reference was timed on (the CPU family and its
+    vector units decide most of the speed here); otherwise ratios compare two machines."""
+    return reference["cpu"] in machine["cpu"] and all(
+        machine[flag] == reference[flag] for flag in ("avx512f", "amx_bf16")
+    )
+
+
+def reference_for(machine: dict) -> dict:
+    """The reference's figures from a machine of this one's kind, else the first ones."""
+    return next((r for r in REFERENCES if same_kind_as_reference(machine, r)), REFERENCES[0])
 
 
 def ratios(result: dict) -> dict:
     """Speed-ups over the reference (higher is faster), where both figures exist."""
+    reference = result.get("reference", REFERENCE)
     out = {}
     for row in result["training"]:
         if row.get("preset") == "paper-16k" and row.get("recon") and "error" not in row:
             key = f"train_paper16k_b{row['batch']}_s_per_step"
-            if key in REFERENCE:
-                out[f"{key} ({row['precision']})"] = REFERENCE[key] / row["step_s"]
+            if key in reference:
+                out[f"{key} ({row['precision']})"] = reference[key] / row["step_s"]
     key = "generate_paper16k_clips_per_s"
     for row in result["generation"]:
         if row["preset"] != "paper-16k":
@@ -609,11 +635,11 @@ def ratios(result: dict) -> dict:
         method = (row["phase"], row["iters"])
         if method in (("griffin-lim", 50), AT_REFERENCE_QUALITY):
             label = f"{key} ({row.get('precision', 'fp32')}, {row['phase']} {row['iters']})"
-            out[label] = row["clips_per_s"] / REFERENCE[key]
+            out[label] = row["clips_per_s"] / reference[key]
     for row in result["griffin_lim"]:
         if row["method"] == "griffin-lim" and row["iters"] == 50:
             key = "griffin_lim_50_ms_per_clip"
-            out[key] = REFERENCE[key] / row["ms_per_clip"]
+            out[key] = reference[key] / row["ms_per_clip"]
     return out
 
 
@@ -689,10 +715,11 @@ def format_tables(result: dict) -> str:
         )
     lines += _vary_table(result.get("vary", []))
     if result["ratios"]:
-        same = same_kind_as_reference(m)
+        reference = result.get("reference", REFERENCE)
+        same = same_kind_as_reference(m, reference)
         lines += [
             "",
-            f"reference (the authors' TensorFlow code) timed on: {REFERENCE['machine']}"
+            f"reference (the authors' TensorFlow code) timed on: {reference['machine']}"
             + (
                 ""
                 if same
@@ -707,7 +734,7 @@ def format_tables(result: dict) -> str:
             figure = key.split(" ")[0]
             target = TARGETS["generation"] if key.startswith("generate") else TARGETS["training"]
             target_cell = f"{target:g}x" if not key.startswith("griffin") else ""
-            lines.append(f"| {key} | {REFERENCE[figure]:g} | {value:.2f}x | {target_cell} |")
+            lines.append(f"| {key} | {reference[figure]:g} | {value:.2f}x | {target_cell} |")
     lines.append(f"\nbench took {result['seconds']:.0f} s")
     return "\n".join(lines)
 
