@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from sfxgan.apps.bench import TrainCase, training_flops
+from sfxgan.apps.bench import REFERENCES, TrainCase, reference_for, training_flops
 from tests.helpers import sfxgan
 
 
@@ -49,8 +49,15 @@ def test_quick_bench_prints_tables_and_writes_json(tmp_path):
     )
     assert "| one busy process, --threads auto |" in result.stdout
     assert "thread_choice" in data["machine"]
-    # reference figures carry the machine they were measured on
-    assert data["reference"]["machine"].startswith("2-core AMD EPYC, Zen 3")
+    # reference figures carry the machine they were measured on: this machine's kind where the
+    # bench has figures from one, else the Zen 3's (the quick bench prints no ratios)
+    reference = data["reference"]
+    assert reference == reference_for(data["machine"])
+    assert reference["machine"].startswith("2-core ")
+    assert (
+        reference_for({"cpu": "AMD EPYC 7B13", "avx512f": False, "amx_bf16": False})
+        is (REFERENCES[0])
+    )
 
 
 def test_training_flops_match_the_networks_forward_counts():
@@ -93,3 +100,42 @@ def test_training_flops_match_the_networks_forward_counts():
 
     per_sample = training_flops(TrainCase("tiny", 2, True))
     assert per_sample == pytest.approx(4 * f_g + 14 * f_d, rel=0.02)
+
+
+def test_ratios_divide_by_the_reference_of_this_machines_kind_and_say_when_there_is_none():
+    from sfxgan.apps.bench import format_tables, ratios
+
+    generation = [
+        {"preset": "paper-16k", "precision": "bf16", "phase": phase, "iters": iters,
+         "clips_per_s": clips, "generator_clips_per_s": 100.0, "phase_share": 0.3}
+        for phase, iters, clips in (("griffin-lim", 50, 40.0), ("fast-griffin-lim", 16, 70.0))
+    ]  # fmt: skip
+    training = [
+        {"case": "paper-16k b4 recon", "preset": "paper-16k", "batch": 4, "recon": True,
+         "precision": "bf16", "step_s": 1.0, "samples_per_s": 4.0, "flops_per_sample": None,
+         "gflops_per_s": None, "peak_rss_mib": 1000.0}
+    ]  # fmt: skip
+    xeon = {"cpu": "Intel(R) Xeon(R) Platinum", "avx512f": True, "amx_bf16": True,
+            "avx512_bf16": True, "cores": 2, "thread_choice": "2", "torch": "2.13.0"}  # fmt: skip
+    zen5 = {**xeon, "cpu": "AMD EPYC 9B14", "amx_bf16": False}
+    for machine, divisor in ((xeon, REFERENCES[1]), (zen5, REFERENCES[0])):
+        result = {
+            "machine": machine,
+            "reference": reference_for(machine),
+            "matmul_gflops": {"fp32": 400.0, "bf16": 2000.0},
+            "training": training,
+            "generation": generation,
+            "griffin_lim": [{"method": "griffin-lim", "iters": 50, "ms_per_clip": 20.0}],
+            "seconds": 1.0,
+        }
+        result["ratios"] = ratios(result)
+        assert result["ratios"]["train_paper16k_b4_s_per_step (bf16)"] == pytest.approx(
+            divisor["train_paper16k_b4_s_per_step"]
+        )
+        key = "generate_paper16k_clips_per_s (bf16, fast-griffin-lim 16)"
+        assert result["ratios"][key] == pytest.approx(
+            70.0 / divisor["generate_paper16k_clips_per_s"]
+        )
+        table = format_tables(result)
+        assert f"timed on: {divisor['machine']}" in table
+        assert ("the ratios compare two machines" in table) == (machine is zen5)
