@@ -7,10 +7,9 @@ timed the same way, printed as one JSON line.
 train: the bench's synthetic trainer (`apps.bench.synthetic_trainer`) at paper-16k with the
 paper's reconstruction loss (w = 1e-2, plain Griffin-Lim 50) and one critic update per step, as
 the reference's `train_batch`; one untimed step, then the median of --steps.
-gen: what `sfxgan generate` runs (the Sampler's generator in batches of 64, then phase
-reconstruction, peak normalisation) on an untrained paper-16k generator, in fp32 and in what
-`--precision auto` picks here, with Griffin-Lim 50 (the reference's phase) and fast
-Griffin-Lim 16 and 32; one untimed pass, then the median of 3.
+gen: the bench's generation case (`apps.bench.bench_generation`: what `sfxgan generate` runs,
+on an untrained paper-16k generator, in fp32 and in what `--precision auto` picks here, with
+Griffin-Lim 50, the reference's phase, and fast Griffin-Lim 32 and 16); the median of 3.
 """
 
 from __future__ import annotations
@@ -20,9 +19,7 @@ import json
 
 import torch
 
-from sfxgan.apps.bench import TrainCase, _untrained_sampler, median_time, synthetic_trainer
-
-PHASES = (("griffin-lim", 50), ("fast-griffin-lim", 16), ("fast-griffin-lim", 32))
+from sfxgan.apps.bench import TrainCase, bench_generation, median_time, synthetic_trainer
 
 
 def main() -> int:
@@ -43,18 +40,11 @@ def main() -> int:
         result = {"case": "train", "batch": args.batch, "precision": trainer.spec.train.precision}
         result["median_step_s"] = step_s
     else:
-        sampler = _untrained_sampler("paper-16k")
-        z = torch.randn(args.clips, sampler.spec.model.latent_dim)
-        labels = torch.arange(args.clips) % len(sampler.classes)
+        rows = bench_generation("paper-16k", repeats=3, n=args.clips)
         result = {"case": "gen", "clips": args.clips, "clips_per_s": {}}
-        for precision in dict.fromkeys(["fp32", "auto"]):
-            sampler.use_precision(precision)
-            for phase, iters in PHASES:
-                seconds = median_time(
-                    lambda p=phase, k=iters: sampler.to_audio(sampler.log_spec(z, labels), p, k), 3
-                )
-                key = f"{sampler.precision} {phase} {iters}"
-                result["clips_per_s"][key] = round(args.clips / seconds, 1)
+        for row in rows:
+            key = f"{row['precision']} {row['phase']} {row['iters']}"
+            result["clips_per_s"][key] = round(row["clips_per_s"], 1)
     print(json.dumps(result))
     return 0
 

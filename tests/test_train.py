@@ -16,7 +16,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 import sfxgan.training.trainer as train_module
-from sfxgan import threads
+from sfxgan import config, threads
 from sfxgan.apps.demo import DEMO_CLASSES
 from sfxgan.data.batches import EpochSampler
 from sfxgan.errors import SfxganError
@@ -209,15 +209,15 @@ def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(
     line = next(x for x in result.stderr.splitlines() if x.startswith("precision: "))
     if native:
         assert recorded == "bf16" and "native bfloat16, measured" in line, line
-        assert train_module.cpu_bf16_speedup() >= train_module.BF16_MIN_SPEEDUP
+        assert config.cpu_bf16_speedup() >= config.BF16_MIN_SPEEDUP
     else:
         assert recorded == "fp32" and "no native bfloat16" in line, line
     # a CPU that lacks the instructions (as a Zen 3 does) is never handed bf16, whose emulation
     # runs over 100x slower there
     monkeypatch.setattr(threads, "cpu_flags", lambda: flags - {"avx512_bf16", "amx_bf16"})
-    train_module.cpu_bf16_speedup.cache_clear()  # measured once per process: ask again
-    precision, reason = train_module.resolve_precision("auto", torch.device("cpu"))
-    train_module.cpu_bf16_speedup.cache_clear()  # the real CPU's answer for the tests after
+    config.cpu_bf16_speedup.cache_clear()  # measured once per process: ask again
+    precision, reason = config.resolve_precision("auto", torch.device("cpu"))
+    config.cpu_bf16_speedup.cache_clear()  # the real CPU's answer for the tests after
     assert precision == "fp32" and "no native bfloat16" in reason
 
 

@@ -25,7 +25,13 @@ import numpy as np
 import torch
 
 from sfxgan import threads
-from sfxgan.config import DEFAULT_PHASE, DEFAULT_PHASE_ITERS, PHASE_METHODS, pick_device
+from sfxgan.config import (
+    DEFAULT_PHASE,
+    DEFAULT_PHASE_ITERS,
+    PHASE_METHODS,
+    pick_device,
+    resolve_precision,
+)
 from sfxgan.data.audio import peak_normalize
 from sfxgan.dsp.features import STFT
 from sfxgan.dsp.phase import audio_from_log_spec
@@ -115,8 +121,6 @@ class Sampler:
         paper-16k generator 2.5x faster on a CPU with AMX (docs/benchmarks.md) and its takes
         are judged the same as fp32's (3 seeds), but they are other takes (take i differs by
         bf16 rounding), so the library's default stays fp32. Griffin-Lim stays fp32."""
-        from sfxgan.training.trainer import resolve_precision
-
         if precision not in GENERATION_PRECISIONS:
             raise SfxganError(
                 f"unknown precision '{precision}'; choose {', '.join(GENERATION_PRECISIONS)}"

@@ -52,7 +52,6 @@ REFERENCES = (
         "griffin_lim_50_ms_per_clip": 57.2,
     },
 )
-REFERENCE = REFERENCES[0]
 # generation's phase methods: the reference's (Griffin-Lim 50), the default, and fast
 # Griffin-Lim 16, whose spectral convergence beats Griffin-Lim 50's on real drum hits (0.156
 # against 0.159) and on generated takes of three runs (docs/benchmarks.md), so its clips/s count
@@ -439,12 +438,9 @@ def bench_generation(preset_name: str, repeats: int, n: int = 64) -> list[dict]:
     sampler = _untrained_sampler(preset_name)
     z = torch.randn(n, sampler.spec.model.latent_dim)
     labels = torch.arange(n) % len(sampler.classes)
-    precisions = ["fp32"]
     sampler.use_precision("auto")
-    if sampler.precision != "fp32":
-        precisions.append(sampler.precision)
     rows = []
-    for precision in precisions:
+    for precision in dict.fromkeys(["fp32", sampler.precision]):  # once where auto is fp32
         sampler.use_precision(precision)
         net_s = median_time(lambda: sampler.log_spec(z, labels), repeats)
         for phase, iters in GENERATION_PHASES:
@@ -621,7 +617,7 @@ def reference_for(machine: dict) -> dict:
 
 def ratios(result: dict) -> dict:
     """Speed-ups over the reference (higher is faster), where both figures exist."""
-    reference = result.get("reference", REFERENCE)
+    reference = result["reference"]
     out = {}
     for row in result["training"]:
         if row.get("preset") == "paper-16k" and row.get("recon") and "error" not in row:
@@ -715,7 +711,7 @@ def format_tables(result: dict) -> str:
         )
     lines += _vary_table(result.get("vary", []))
     if result["ratios"]:
-        reference = result.get("reference", REFERENCE)
+        reference = result["reference"]
         same = same_kind_as_reference(m, reference)
         lines += [
             "",

@@ -169,10 +169,14 @@ class Generator(nn.Module):
 
     def forward(self, z: Tensor, labels: Tensor) -> Tensor:
         # z (B, latent_dim) float, labels (B,) int64
+        return self.synthesize(z, self.embed(labels))
+
+    def embed(self, labels: Tensor) -> Tensor:
+        """(B,) labels -> (B, embed_dim) label embeddings, at the transitional class strength."""
         embedding = self.label_embed(labels)
         if self.class_strength != 1.0:
             embedding = self.class_strength * embedding
-        return self.synthesize(z, embedding)
+        return embedding
 
     def synthesize(self, z: Tensor, embedding: Tensor) -> Tensor:
         """The generator from a label *embedding* (B, embed_dim) instead of a label: a mix of

@@ -9,11 +9,9 @@ processes: under torchrun each process trains on its share of every global batch
 
 from __future__ import annotations
 
-import functools
 import math
 import shutil
 import signal
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from sfxgan.config import (
     DEFAULT_PRESET,
     TrainConfig,
     get_preset,
+    resolve_precision,
     split_settings,
 )
 from sfxgan.data import augment
@@ -161,49 +160,6 @@ def ema_average(decay: float):
         torch._foreach_lerp_(averaged, current, 1 - beta)
 
     return update
-
-
-BF16_MIN_SPEEDUP = 1.2  # what bf16 must gain in a matrix product for auto to pick it on a CPU
-
-
-@functools.cache
-def cpu_bf16_speedup(n: int = 512, repeats: int = 5) -> float | None:
-    """How much faster a bf16 matrix product runs than fp32 on this CPU (medians of alternating
-    runs), or None when the CPU has no native bfloat16: there, bf16 is emulated and over 100x
-    slower (docs/benchmarks.md), not worth timing. Measured once per process: every Trainer
-    built with `auto` asks again."""
-    from sfxgan.threads import cpu_flags
-
-    if not {"avx512_bf16", "amx_bf16"} & cpu_flags():
-        return None
-    a32, b32 = torch.randn(n, n), torch.randn(n, n)
-    a16, b16 = a32.bfloat16(), b32.bfloat16()
-    times: dict[torch.dtype, list[float]] = {torch.float32: [], torch.bfloat16: []}
-    for _ in range(repeats + 1):  # the first round warms both kernels up
-        for a, b in ((a32, b32), (a16, b16)):
-            start = time.perf_counter()
-            a @ b
-            times[a.dtype].append(time.perf_counter() - start)
-    fp32, bf16 = (statistics.median(times[t][1:]) for t in (torch.float32, torch.bfloat16))
-    return fp32 / bf16
-
-
-def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
-    """The arithmetic a run uses and why: `auto` becomes bf16 where the device computes it
-    natively (a GPU with bfloat16; a CPU with AVX-512 BF16 or AMX on which it measures at least
-    BF16_MIN_SPEEDUP faster), else fp32. Other values stay as asked."""
-    if precision != "auto":
-        return precision, "asked"
-    if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return "bf16", "auto: the GPU computes bfloat16 natively"
-        return "fp32", "auto: the GPU has no bfloat16"
-    speedup = cpu_bf16_speedup()
-    if speedup is None:
-        return "fp32", "auto: this CPU has no native bfloat16 (AVX-512 BF16 or AMX)"
-    if speedup < BF16_MIN_SPEEDUP:
-        return "fp32", f"auto: bfloat16 measured only {speedup:.1f}x as fast as fp32 here"
-    return "bf16", f"auto: native bfloat16, measured {speedup:.1f}x as fast as fp32 here"
 
 
 def check_device_support(precision: str, device: torch.device) -> None:
@@ -562,7 +518,7 @@ class Trainer:
                 labels = torch.randint(0, n_classes, (64,), generator=g).to(self.device)
                 # up to the last BatchNorm: the output layer, which has none, would change
                 # nothing (the same statistics, 1.2x faster on tiny)
-                embedding = generator.label_embed(labels)
+                embedding = generator.embed(labels)
                 generator.upsample(generator.start_map(z, embedding), embedding)
         for norm in norms:
             norm.momentum = self.spec.model.bn_momentum
